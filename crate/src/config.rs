@@ -1,0 +1,391 @@
+//! What a model is: architecture, width, padding, BN eps, input geometry, classes. The same struct is
+//! written to and read from a self-describing safetensors file's `__metadata__`.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use crate::error::{Error, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    MobileNetV3Small,
+    MobileNetV3Large,
+    MobileNetV2,
+    MobileNetV1,
+    MobileNeXt,
+}
+
+impl Architecture {
+    pub const ALL: [Architecture; 5] = [
+        Architecture::MobileNetV3Small,
+        Architecture::MobileNetV3Large,
+        Architecture::MobileNetV2,
+        Architecture::MobileNetV1,
+        Architecture::MobileNeXt,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Architecture::MobileNetV3Small => "mobilenet_v3_small",
+            Architecture::MobileNetV3Large => "mobilenet_v3_large",
+            Architecture::MobileNetV2 => "mobilenet_v2",
+            Architecture::MobileNetV1 => "mobilenet_v1",
+            Architecture::MobileNeXt => "mobilenext",
+        }
+    }
+
+    /// The BatchNorm eps of the reference implementations (torchvision V2: 1e-5, V3: 1e-3; TF-slim V1:
+    /// 1e-3; the official MobileNeXt code: PyTorch's default 1e-5).
+    pub fn default_bn_eps(self) -> f64 {
+        match self {
+            Architecture::MobileNetV2 | Architecture::MobileNeXt => 1e-5,
+            Architecture::MobileNetV3Small
+            | Architecture::MobileNetV3Large
+            | Architecture::MobileNetV1 => 1e-3,
+        }
+    }
+}
+
+impl fmt::Display for Architecture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Architecture {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Architecture::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| Error::UnknownArchitecture(s.to_string()))
+    }
+}
+
+/// How convolutions pad their input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaddingMode {
+    /// PyTorch: `k / 2` on every side.
+    Torch,
+    /// TensorFlow "SAME": total padding from the input size, the odd pixel at the bottom/right. Needed by
+    /// weights trained in TF (the stride-2 layers come out asymmetric).
+    TfSame,
+}
+
+impl PaddingMode {
+    pub fn name(self) -> &'static str {
+        match self {
+            PaddingMode::Torch => "torch",
+            PaddingMode::TfSame => "tf",
+        }
+    }
+}
+
+impl FromStr for PaddingMode {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "torch" => Ok(PaddingMode::Torch),
+            "tf" | "tf_same" => Ok(PaddingMode::TfSame),
+            _ => Err(Error::bad_config(format!(
+                "padding `{s}` (expected `torch` or `tf`)"
+            ))),
+        }
+    }
+}
+
+/// The activation of the MobileNetV1 layers: TF-slim's released weights use ReLU6, the paper ReLU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V1Activation {
+    Relu6,
+    Relu,
+}
+
+impl V1Activation {
+    pub fn name(self) -> &'static str {
+        match self {
+            V1Activation::Relu6 => "relu6",
+            V1Activation::Relu => "relu",
+        }
+    }
+}
+
+impl FromStr for V1Activation {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "relu6" => Ok(V1Activation::Relu6),
+            "relu" => Ok(V1Activation::Relu),
+            _ => Err(Error::bad_config(format!(
+                "activation `{s}` (expected `relu6` or `relu`)"
+            ))),
+        }
+    }
+}
+
+pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// Largest width multiplier accepted; beyond it nobody has trained a MobileNet and layer sizes explode.
+const MAX_WIDTH: f64 = 4.0;
+
+/// Everything needed to build and feed a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelConfig {
+    pub arch: Architecture,
+    pub width: f64,
+    pub padding: PaddingMode,
+    /// Only read by MobileNetV1.
+    pub v1_activation: V1Activation,
+    pub bn_eps: f64,
+    /// The checkpoint stores conv weights with BatchNorm already folded in and a conv `bias`.
+    pub bn_folded: bool,
+    /// Side of the square crop the network sees.
+    pub input_size: u32,
+    /// The shorter image side is resized to this before the center crop.
+    pub resize_size: u32,
+    pub mean: [f32; 3],
+    pub std: [f32; 3],
+    /// `None`: read from the classifier's weight.
+    pub num_classes: Option<usize>,
+    pub labels: Option<Vec<String>>,
+}
+
+impl ModelConfig {
+    pub fn new(arch: Architecture) -> Self {
+        ModelConfig {
+            arch,
+            width: 1.0,
+            padding: PaddingMode::Torch,
+            v1_activation: V1Activation::Relu6,
+            bn_eps: arch.default_bn_eps(),
+            bn_folded: false,
+            input_size: 224,
+            resize_size: 256,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+            num_classes: None,
+            labels: None,
+        }
+    }
+
+    pub fn with_width(mut self, width: f64) -> Self {
+        self.width = width;
+        self
+    }
+
+    pub fn with_padding(mut self, padding: PaddingMode) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    pub fn with_v1_activation(mut self, activation: V1Activation) -> Self {
+        self.v1_activation = activation;
+        self
+    }
+
+    pub fn with_labels(mut self, labels: Vec<String>) -> Self {
+        self.labels = Some(labels);
+        self
+    }
+
+    /// Sets the crop size and scales the resize size as torchvision's presets do (256 for 224).
+    pub fn with_input_size(mut self, input_size: u32) -> Self {
+        self.input_size = input_size;
+        self.resize_size = (input_size as f64 * 256.0 / 224.0).round() as u32;
+        self
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if !(self.width.is_finite() && self.width > 0.0 && self.width <= MAX_WIDTH) {
+            return Err(Error::bad_config(format!(
+                "width multiplier {} (expected 0 < width <= {MAX_WIDTH})",
+                self.width
+            )));
+        }
+        if !(self.bn_eps.is_finite() && self.bn_eps > 0.0) {
+            return Err(Error::bad_config(format!("bn_eps {}", self.bn_eps)));
+        }
+        if !(16..=2048).contains(&self.input_size) || self.resize_size < self.input_size {
+            return Err(Error::bad_config(format!(
+                "input_size {} / resize_size {} (need 16 <= input <= 2048 and resize >= input)",
+                self.input_size, self.resize_size
+            )));
+        }
+        if self.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
+            || self.mean.iter().any(|m| !m.is_finite())
+        {
+            return Err(Error::bad_config("mean/std must be finite, std > 0"));
+        }
+        if let (Some(labels), Some(n)) = (&self.labels, self.num_classes) {
+            if labels.len() != n {
+                return Err(Error::bad_config(format!(
+                    "{} labels for {n} classes",
+                    labels.len()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Keys of the `__metadata__` of a self-describing model file.
+pub mod meta_keys {
+    pub const FORMAT: &str = "mobilenet_wasm.format";
+    pub const ARCH: &str = "arch";
+    pub const WIDTH: &str = "width";
+    pub const PADDING: &str = "padding";
+    pub const ACTIVATION: &str = "activation";
+    pub const BN_EPS: &str = "bn_eps";
+    pub const BN_FOLDED: &str = "bn_folded";
+    pub const INPUT_SIZE: &str = "input_size";
+    pub const RESIZE_SIZE: &str = "resize_size";
+    pub const MEAN: &str = "mean";
+    pub const STD: &str = "std";
+    pub const NUM_CLASSES: &str = "num_classes";
+    pub const LABELS: &str = "labels";
+}
+
+/// Version of the metadata layout written by [`ModelConfig::to_metadata`].
+pub const FORMAT_VERSION: &str = "1";
+
+impl ModelConfig {
+    /// The metadata that makes a safetensors file self-describing. Values are strings (safetensors
+    /// allows nothing else); lists are JSON.
+    pub fn to_metadata(&self) -> HashMap<String, String> {
+        use meta_keys::*;
+        let mut m = HashMap::new();
+        m.insert(FORMAT.into(), FORMAT_VERSION.into());
+        m.insert(ARCH.into(), self.arch.name().into());
+        m.insert(WIDTH.into(), self.width.to_string());
+        m.insert(PADDING.into(), self.padding.name().into());
+        m.insert(ACTIVATION.into(), self.v1_activation.name().into());
+        m.insert(BN_EPS.into(), self.bn_eps.to_string());
+        m.insert(BN_FOLDED.into(), self.bn_folded.to_string());
+        m.insert(INPUT_SIZE.into(), self.input_size.to_string());
+        m.insert(RESIZE_SIZE.into(), self.resize_size.to_string());
+        m.insert(MEAN.into(), serde_json::to_string(&self.mean).unwrap());
+        m.insert(STD.into(), serde_json::to_string(&self.std).unwrap());
+        if let Some(n) = self.num_classes {
+            m.insert(NUM_CLASSES.into(), n.to_string());
+        }
+        if let Some(labels) = &self.labels {
+            m.insert(LABELS.into(), serde_json::to_string(labels).unwrap());
+        }
+        m
+    }
+
+    /// Reads a config from a self-describing file's metadata; `Ok(None)` for a plain checkpoint.
+    pub fn from_metadata(meta: &HashMap<String, String>) -> Result<Option<Self>> {
+        use meta_keys::*;
+        if !meta.contains_key(FORMAT) {
+            return Ok(None);
+        }
+        if meta[FORMAT] != FORMAT_VERSION {
+            return Err(Error::bad_model(format!(
+                "model file format version {} is not supported (this build reads {FORMAT_VERSION})",
+                meta[FORMAT]
+            )));
+        }
+        let get = |key: &str| {
+            meta.get(key)
+                .ok_or_else(|| Error::bad_model(format!("metadata key `{key}` is missing")))
+        };
+        let parse = |key: &str, what: &str| -> Result<f64> {
+            get(key)?
+                .parse::<f64>()
+                .map_err(|_| Error::bad_model(format!("metadata `{key}` is not {what}")))
+        };
+        let json3 = |key: &str| -> Result<[f32; 3]> {
+            serde_json::from_str(get(key)?).map_err(|_| {
+                Error::bad_model(format!("metadata `{key}` is not a list of 3 numbers"))
+            })
+        };
+        let int = |key: &str| -> Result<u32> {
+            get(key)?
+                .parse::<u32>()
+                .map_err(|_| Error::bad_model(format!("metadata `{key}` is not an integer")))
+        };
+        let arch: Architecture = get(ARCH)?.parse()?;
+        let mut config = ModelConfig::new(arch);
+        config.width = parse(WIDTH, "a number")?;
+        config.padding = get(PADDING)?.parse()?;
+        if let Some(act) = meta.get(ACTIVATION) {
+            config.v1_activation = act.parse()?;
+        }
+        config.bn_eps = parse(BN_EPS, "a number")?;
+        config.bn_folded = match get(BN_FOLDED)?.as_str() {
+            "true" => true,
+            "false" => false,
+            other => {
+                return Err(Error::bad_model(format!(
+                    "metadata `bn_folded` is `{other}`"
+                )))
+            }
+        };
+        config.input_size = int(INPUT_SIZE)?;
+        config.resize_size = int(RESIZE_SIZE)?;
+        config.mean = json3(MEAN)?;
+        config.std = json3(STD)?;
+        if meta.contains_key(NUM_CLASSES) {
+            config.num_classes = Some(int(NUM_CLASSES)? as usize);
+        }
+        if let Some(labels) = meta.get(LABELS) {
+            config.labels = Some(serde_json::from_str(labels).map_err(|_| {
+                Error::bad_model("metadata `labels` is not a JSON list of strings")
+            })?);
+        }
+        config.validate()?;
+        Ok(Some(config))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_round_trip() {
+        let config = ModelConfig::new(Architecture::MobileNetV1)
+            .with_width(0.75)
+            .with_padding(PaddingMode::TfSame)
+            .with_v1_activation(V1Activation::Relu)
+            .with_input_size(160)
+            .with_labels(vec!["a".into(), "b \"quoted\"".into()]);
+        let back = ModelConfig::from_metadata(&config.to_metadata())
+            .unwrap()
+            .unwrap();
+        assert_eq!(back, config);
+        assert_eq!(back.resize_size, 183);
+    }
+
+    #[test]
+    fn plain_metadata_is_not_a_config() {
+        let mut meta = HashMap::new();
+        meta.insert("format".to_string(), "pt".to_string());
+        assert_eq!(ModelConfig::from_metadata(&meta).unwrap(), None);
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        let mut meta = ModelConfig::new(Architecture::MobileNetV2).to_metadata();
+        meta.insert(meta_keys::ARCH.into(), "resnet50".into());
+        assert_eq!(
+            ModelConfig::from_metadata(&meta).unwrap_err().code(),
+            "UNKNOWN_ARCH"
+        );
+        let mut meta = ModelConfig::new(Architecture::MobileNetV2).to_metadata();
+        meta.insert(meta_keys::WIDTH.into(), "-1".into());
+        assert_eq!(
+            ModelConfig::from_metadata(&meta).unwrap_err().code(),
+            "BAD_CONFIG"
+        );
+        let mut meta = ModelConfig::new(Architecture::MobileNetV2).to_metadata();
+        meta.remove(meta_keys::PADDING);
+        assert_eq!(
+            ModelConfig::from_metadata(&meta).unwrap_err().code(),
+            "BAD_MODEL"
+        );
+    }
+}

@@ -1,0 +1,103 @@
+//! One error type for the whole crate. Every variant has a stable `code()` so that the JS layer can
+//! expose it as `err.code` without parsing messages.
+
+use std::fmt;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// The bytes are not a readable safetensors file (empty, truncated, corrupt header, bad offsets).
+    #[error("not a valid model file: {0}")]
+    BadModel(String),
+
+    /// The checkpoint lacks a tensor the chosen architecture needs.
+    #[error("tensor `{name}` is missing from the checkpoint (is the architecture/width right?)")]
+    MissingTensor { name: String },
+
+    /// A tensor exists but has the wrong shape for the chosen architecture.
+    #[error("tensor `{name}` has shape {actual:?}, the architecture expects {expected:?}")]
+    TensorShape {
+        name: String,
+        expected: Vec<usize>,
+        actual: Vec<usize>,
+    },
+
+    /// The checkpoint holds tensors the architecture does not use: almost always a wrong architecture.
+    #[error("checkpoint has {count} tensor(s) the architecture does not use, e.g. `{example}`")]
+    UnusedTensors { count: usize, example: String },
+
+    /// Architecture name not known, or no architecture given for a plain checkpoint.
+    #[error("unknown architecture `{0}` (expected one of mobilenet_v3_small, mobilenet_v3_large, mobilenet_v2, mobilenet_v1, mobilenext)")]
+    UnknownArchitecture(String),
+
+    /// A configuration value is out of range or inconsistent.
+    #[error("invalid configuration: {0}")]
+    BadConfig(String),
+
+    /// The pixel buffer or its declared size is unusable.
+    #[error("invalid image: {0}")]
+    BadImage(String),
+
+    /// An input tensor of the wrong rank/shape was given to the network.
+    #[error("invalid input tensor: {0}")]
+    BadInput(String),
+
+    /// A failure inside candle that is not attributable to the caller's input.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// Stable machine-readable code (also used as `err.code` in JavaScript).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadModel(_) => "BAD_MODEL",
+            Error::MissingTensor { .. } => "MISSING_TENSOR",
+            Error::TensorShape { .. } => "TENSOR_SHAPE",
+            Error::UnusedTensors { .. } => "UNUSED_TENSORS",
+            Error::UnknownArchitecture(_) => "UNKNOWN_ARCH",
+            Error::BadConfig(_) => "BAD_CONFIG",
+            Error::BadImage(_) => "BAD_IMAGE",
+            Error::BadInput(_) => "BAD_INPUT",
+            Error::Internal(_) => "INTERNAL",
+        }
+    }
+
+    pub(crate) fn bad_model(msg: impl fmt::Display) -> Self {
+        Error::BadModel(msg.to_string())
+    }
+
+    pub(crate) fn bad_image(msg: impl fmt::Display) -> Self {
+        Error::BadImage(msg.to_string())
+    }
+
+    pub(crate) fn bad_config(msg: impl fmt::Display) -> Self {
+        Error::BadConfig(msg.to_string())
+    }
+}
+
+impl From<candle_core::Error> for Error {
+    /// Weight look-ups go through candle's `VarBuilder`; its "not found" and "wrong shape" errors are
+    /// turned back into the typed variants here, so callers learn which tensor is at fault.
+    fn from(err: candle_core::Error) -> Self {
+        use candle_core::Error as E;
+        match err {
+            E::WithBacktrace { inner, .. } => Error::from(*inner),
+            E::CannotFindTensor { path } => Error::MissingTensor { name: path },
+            E::UnexpectedShape { msg, expected, got } => match msg.strip_prefix(TENSOR_TAG) {
+                Some(name) => Error::TensorShape {
+                    name: name.to_string(),
+                    expected: expected.dims().to_vec(),
+                    actual: got.dims().to_vec(),
+                },
+                None => Error::Internal(format!("{msg}: expected {expected:?}, got {got:?}")),
+            },
+            other => Error::Internal(other.to_string()),
+        }
+    }
+}
+
+/// Prefix of the `msg` of candle's `UnexpectedShape` when the checkpoint backend reports a tensor of
+/// the wrong shape; the rest of the message is the tensor's name.
+pub(crate) const TENSOR_TAG: &str = "tensor ";

@@ -1,0 +1,291 @@
+//! Depthwise convolution (one k×k filter per channel) with bias and activation fused.
+//!
+//! candle's grouped `conv2d` runs one convolution per group, which for depthwise layers means one per
+//! channel at ~0.3 GFLOP/s. Here each channel plane is copied once into a zero-bordered scratch plane
+//! (so the inner loops never test bounds and asymmetric TF padding costs nothing extra), then four
+//! outputs at a time accumulate all k×k taps in registers.
+
+use candle_core::{CpuStorage, Layout, Shape};
+
+use super::activation::{with_activation, Activation, ActivationKernel};
+use super::simd::F32x4;
+use super::storage_f32;
+
+/// Shape of one depthwise convolution over an NCHW tensor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DepthwiseGeometry {
+    pub channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    /// Zero rows above / below and columns left / right of the input.
+    pub pad_top: usize,
+    pub pad_bottom: usize,
+    pub pad_left: usize,
+    pub pad_right: usize,
+}
+
+impl DepthwiseGeometry {
+    pub fn out_h(&self) -> usize {
+        (self.in_h + self.pad_top + self.pad_bottom - self.kernel) / self.stride + 1
+    }
+
+    pub fn out_w(&self) -> usize {
+        (self.in_w + self.pad_left + self.pad_right - self.kernel) / self.stride + 1
+    }
+
+    fn padded_w(&self) -> usize {
+        self.in_w + self.pad_left + self.pad_right
+    }
+
+    fn padded_h(&self) -> usize {
+        self.in_h + self.pad_top + self.pad_bottom
+    }
+}
+
+/// Plain-Rust definition: `out[c,y,x] = act(bias[c] + Σ w[c,i,j] · in[c, y·s+i−top, x·s+j−left])`,
+/// taps summed in row-major order from zero, as the fast kernel does.
+pub fn depthwise_reference(
+    input: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    g: &DepthwiseGeometry,
+    act: Activation,
+) -> Vec<f32> {
+    let (oh, ow, k) = (g.out_h(), g.out_w(), g.kernel);
+    let batch = input.len() / (g.channels * g.in_h * g.in_w);
+    let mut out = vec![0.0; batch * g.channels * oh * ow];
+    for n in 0..batch {
+        for c in 0..g.channels {
+            let plane = &input[(n * g.channels + c) * g.in_h * g.in_w..][..g.in_h * g.in_w];
+            let w = &weights[c * k * k..][..k * k];
+            for oy in 0..oh {
+                for ox in 0..ow {
+                    let mut acc = 0.0f32;
+                    for i in 0..k {
+                        for j in 0..k {
+                            let iy = (oy * g.stride + i) as isize - g.pad_top as isize;
+                            let ix = (ox * g.stride + j) as isize - g.pad_left as isize;
+                            if iy >= 0
+                                && ix >= 0
+                                && (iy as usize) < g.in_h
+                                && (ix as usize) < g.in_w
+                            {
+                                acc += w[i * k + j] * plane[iy as usize * g.in_w + ix as usize];
+                            }
+                        }
+                    }
+                    out[((n * g.channels + c) * oh + oy) * ow + ox] = act.apply(acc + bias[c]);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Largest kernel side the fast path keeps its taps for on the stack.
+const MAX_KERNEL: usize = 7;
+
+/// Fast depthwise convolution of an NCHW batch. `scratch` is reused between calls.
+pub fn depthwise(
+    input: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    g: &DepthwiseGeometry,
+    act: Activation,
+    out: &mut [f32],
+    scratch: &mut Vec<f32>,
+) {
+    assert!(g.kernel <= MAX_KERNEL && (g.stride == 1 || g.stride == 2));
+    let plane_in = g.in_h * g.in_w;
+    let plane_out = g.out_h() * g.out_w();
+    let (pw, ph) = (g.padded_w(), g.padded_h());
+    // Borders stay zero across channels: only the interior is rewritten. The tail lets a stride-2
+    // load of 8 lanes at the end of the last row stay inside the buffer.
+    scratch.clear();
+    scratch.resize(ph * pw + 8, 0.0);
+    for (plane_index, (src, dst)) in input
+        .chunks_exact(plane_in)
+        .zip(out.chunks_exact_mut(plane_out))
+        .enumerate()
+    {
+        let c = plane_index % g.channels;
+        for y in 0..g.in_h {
+            let row = (y + g.pad_top) * pw + g.pad_left;
+            scratch[row..row + g.in_w].copy_from_slice(&src[y * g.in_w..][..g.in_w]);
+        }
+        let w = &weights[c * g.kernel * g.kernel..][..g.kernel * g.kernel];
+        with_activation!(act, A => match g.stride {
+            1 => plane::<A, 1>(scratch, pw, w, bias[c], g, dst),
+            _ => plane::<A, 2>(scratch, pw, w, bias[c], g, dst),
+        });
+    }
+}
+
+#[inline(always)]
+fn plane<A: ActivationKernel, const S: usize>(
+    padded: &[f32],
+    pw: usize,
+    w: &[f32],
+    bias: f32,
+    g: &DepthwiseGeometry,
+    out: &mut [f32],
+) {
+    let (oh, ow, k) = (g.out_h(), g.out_w(), g.kernel);
+    let mut taps = [F32x4::splat(0.0); MAX_KERNEL * MAX_KERNEL];
+    for (t, &v) in taps.iter_mut().zip(w) {
+        *t = F32x4::splat(v);
+    }
+    let bias4 = F32x4::splat(bias);
+    let body = ow / 4 * 4;
+    for oy in 0..oh {
+        let top = oy * S * pw;
+        let out_row = &mut out[oy * ow..][..ow];
+        for ox in (0..body).step_by(4) {
+            let mut acc = F32x4::splat(0.0);
+            for i in 0..k {
+                let base = top + i * pw + ox * S;
+                for j in 0..k {
+                    let x = if S == 1 {
+                        F32x4::load(padded, base + j)
+                    } else {
+                        F32x4::load_even(padded, base + j)
+                    };
+                    acc = acc.add(taps[i * k + j].mul(x));
+                }
+            }
+            A::vector(acc.add(bias4)).store(out_row, ox);
+        }
+        for (ox, o) in out_row.iter_mut().enumerate().skip(body) {
+            let mut acc = 0.0f32;
+            for i in 0..k {
+                let base = top + i * pw + ox * S;
+                for j in 0..k {
+                    acc += w[i * k + j] * padded[base + j];
+                }
+            }
+            *o = A::scalar(acc + bias);
+        }
+    }
+}
+
+/// One depthwise layer applied as a candle op: weights `[C, 1, k, k]` flattened, bias `[C]`, NCHW in and
+/// out. Built per call because the padding (TF "SAME") depends on the input size.
+pub struct DepthwiseConv<'a> {
+    pub weights: &'a [f32],
+    pub bias: &'a [f32],
+    pub kernel: usize,
+    pub stride: usize,
+    /// (top, bottom, left, right)
+    pub pads: (usize, usize, usize, usize),
+    pub activation: Activation,
+}
+
+impl candle_core::CustomOp1 for DepthwiseConv<'_> {
+    fn name(&self) -> &'static str {
+        "depthwise-conv"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let input = storage_f32(storage, layout)?;
+        let (n, c, h, w) = layout.shape().dims4()?;
+        if c * self.kernel * self.kernel != self.weights.len() || c != self.bias.len() {
+            candle_core::bail!("depthwise: {c} channels for {} weights", self.weights.len());
+        }
+        let (pad_top, pad_bottom, pad_left, pad_right) = self.pads;
+        let g = DepthwiseGeometry {
+            channels: c,
+            in_h: h,
+            in_w: w,
+            kernel: self.kernel,
+            stride: self.stride,
+            pad_top,
+            pad_bottom,
+            pad_left,
+            pad_right,
+        };
+        if g.padded_h() < self.kernel || g.padded_w() < self.kernel {
+            candle_core::bail!(
+                "depthwise: input {h}x{w} smaller than kernel {}",
+                self.kernel
+            );
+        }
+        let mut out = vec![0.0f32; n * c * g.out_h() * g.out_w()];
+        let mut scratch = Vec::new();
+        depthwise(
+            input,
+            self.weights,
+            self.bias,
+            &g,
+            self.activation,
+            &mut out,
+            &mut scratch,
+        );
+        Ok((
+            CpuStorage::F32(out),
+            Shape::from((n, c, g.out_h(), g.out_w())),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pseudo_random(n: usize, seed: u32) -> Vec<f32> {
+        let mut state = seed.wrapping_mul(2654435761).wrapping_add(1);
+        (0..n)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                (state % 20001) as f32 / 10000.0 - 1.0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fast_matches_reference_on_awkward_shapes() {
+        let mut scratch = Vec::new();
+        for (k, s, h, w, pads) in [
+            (3, 1, 7, 9, (1, 1, 1, 1)),
+            (3, 2, 8, 8, (0, 1, 0, 1)),
+            (3, 2, 9, 13, (1, 1, 1, 1)),
+            (5, 1, 6, 11, (2, 2, 2, 2)),
+            (5, 2, 10, 17, (1, 2, 2, 2)),
+            (5, 2, 5, 5, (2, 2, 2, 2)),
+            (3, 1, 1, 1, (1, 1, 1, 1)),
+        ] {
+            let c = 3;
+            let g = DepthwiseGeometry {
+                channels: c,
+                in_h: h,
+                in_w: w,
+                kernel: k,
+                stride: s,
+                pad_top: pads.0,
+                pad_bottom: pads.1,
+                pad_left: pads.2,
+                pad_right: pads.3,
+            };
+            let input = pseudo_random(2 * c * h * w, 1);
+            let weights = pseudo_random(c * k * k, 2);
+            let bias = pseudo_random(c, 3);
+            for act in [
+                Activation::Identity,
+                Activation::Relu6,
+                Activation::Hardswish,
+            ] {
+                let expected = depthwise_reference(&input, &weights, &bias, &g, act);
+                let mut out = vec![f32::NAN; expected.len()];
+                depthwise(&input, &weights, &bias, &g, act, &mut out, &mut scratch);
+                assert_eq!(out, expected, "{g:?} {act:?}");
+            }
+        }
+    }
+}

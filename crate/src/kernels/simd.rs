@@ -1,0 +1,114 @@
+//! Four f32 lanes: WebAssembly SIMD128 on wasm32, a plain array elsewhere (which native compilers
+//! vectorise themselves). Kernels are written once against this type, so the native tests run the
+//! same blocked algorithm the browser runs.
+//!
+//! Loads and stores take a slice and an index and are bounds-checked: a wrong index in a kernel is a
+//! panic in tests, never an out-of-bounds read.
+
+#[cfg(target_arch = "wasm32")]
+mod imp {
+    use core::arch::wasm32::*;
+
+    #[derive(Clone, Copy)]
+    pub struct F32x4(v128);
+
+    impl F32x4 {
+        #[inline(always)]
+        pub fn splat(v: f32) -> Self {
+            F32x4(f32x4_splat(v))
+        }
+        #[inline(always)]
+        pub fn load(s: &[f32], i: usize) -> Self {
+            let s = &s[i..i + 4];
+            // SAFETY: `s` has exactly 4 elements; v128_load allows unaligned addresses.
+            F32x4(unsafe { v128_load(s.as_ptr() as *const v128) })
+        }
+        /// Lanes `s[i], s[i+2], s[i+4], s[i+6]` (reads `s[i..i+8]`).
+        #[inline(always)]
+        pub fn load_even(s: &[f32], i: usize) -> Self {
+            let lo = Self::load(s, i).0;
+            let hi = Self::load(s, i + 4).0;
+            F32x4(i32x4_shuffle::<0, 2, 4, 6>(lo, hi))
+        }
+        #[inline(always)]
+        pub fn store(self, s: &mut [f32], i: usize) {
+            let s = &mut s[i..i + 4];
+            // SAFETY: as in `load`.
+            unsafe { v128_store(s.as_mut_ptr() as *mut v128, self.0) }
+        }
+        #[inline(always)]
+        pub fn add(self, o: Self) -> Self {
+            F32x4(f32x4_add(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn mul(self, o: Self) -> Self {
+            F32x4(f32x4_mul(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn div(self, o: Self) -> Self {
+            F32x4(f32x4_div(self.0, o.0))
+        }
+        /// `max(self, o)`; NaN handling as `pmax` (inputs are finite here).
+        #[inline(always)]
+        pub fn max(self, o: Self) -> Self {
+            F32x4(f32x4_pmax(self.0, o.0))
+        }
+        #[inline(always)]
+        pub fn min(self, o: Self) -> Self {
+            F32x4(f32x4_pmin(self.0, o.0))
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod imp {
+    #[derive(Clone, Copy)]
+    pub struct F32x4([f32; 4]);
+
+    impl F32x4 {
+        #[inline(always)]
+        pub fn splat(v: f32) -> Self {
+            F32x4([v; 4])
+        }
+        #[inline(always)]
+        pub fn load(s: &[f32], i: usize) -> Self {
+            F32x4(s[i..i + 4].try_into().unwrap())
+        }
+        /// Lanes `s[i], s[i+2], s[i+4], s[i+6]` (requires `s[i..i+8]`, as the wasm version reads it).
+        #[inline(always)]
+        pub fn load_even(s: &[f32], i: usize) -> Self {
+            let s = &s[i..i + 8];
+            F32x4([s[0], s[2], s[4], s[6]])
+        }
+        #[inline(always)]
+        pub fn store(self, s: &mut [f32], i: usize) {
+            s[i..i + 4].copy_from_slice(&self.0);
+        }
+        #[inline(always)]
+        fn zip(self, o: Self, f: impl Fn(f32, f32) -> f32) -> Self {
+            F32x4(std::array::from_fn(|k| f(self.0[k], o.0[k])))
+        }
+        #[inline(always)]
+        pub fn add(self, o: Self) -> Self {
+            self.zip(o, |a, b| a + b)
+        }
+        #[inline(always)]
+        pub fn mul(self, o: Self) -> Self {
+            self.zip(o, |a, b| a * b)
+        }
+        #[inline(always)]
+        pub fn div(self, o: Self) -> Self {
+            self.zip(o, |a, b| a / b)
+        }
+        #[inline(always)]
+        pub fn max(self, o: Self) -> Self {
+            self.zip(o, |a, b| if a < b { b } else { a })
+        }
+        #[inline(always)]
+        pub fn min(self, o: Self) -> Self {
+            self.zip(o, |a, b| if b < a { b } else { a })
+        }
+    }
+}
+
+pub use imp::F32x4;

@@ -1,0 +1,385 @@
+//! The building blocks of every MobileNet: conv + BatchNorm + activation, squeeze-excite, the inverted
+//! residual (V2/V3), and the classifier head. BatchNorm is folded into the convolution when loading.
+//!
+//! Builders take `VarBuilder`s positioned at the PyTorch module, so the paths read like the checkpoint.
+
+use candle_core::{Module, Tensor};
+use candle_nn::VarBuilder;
+
+use crate::config::PaddingMode;
+use crate::error::{Error, Result};
+use crate::kernels::depthwise::DepthwiseConv;
+use crate::kernels::pool::{BiasActivation, GlobalAvgPool, SqueezeExciteOp};
+
+pub use crate::kernels::activation::Activation;
+
+/// What every layer builder needs besides its own shape.
+#[derive(Debug, Clone, Copy)]
+pub struct BuildContext {
+    pub padding: PaddingMode,
+    pub bn_eps: f64,
+    /// Conv weights already have BatchNorm folded in and carry a `bias`; no BN tensors exist.
+    pub bn_folded: bool,
+}
+
+/// (before, after) zero padding of one spatial dimension.
+pub fn conv_pads(mode: PaddingMode, size: usize, kernel: usize, stride: usize) -> (usize, usize) {
+    match mode {
+        PaddingMode::Torch => (kernel / 2, kernel / 2),
+        PaddingMode::TfSame => {
+            let out = size.div_ceil(stride);
+            let total = ((out - 1) * stride + kernel).saturating_sub(size);
+            (total / 2, total - total / 2)
+        }
+    }
+}
+
+/// torchvision's `_make_divisible`: round to the nearest multiple of `divisor`, never below it, and
+/// never more than 10 % below `v`.
+pub fn make_divisible(v: f64, divisor: usize) -> usize {
+    let d = divisor as f64;
+    let rounded = (((v + d / 2.0) as usize) / divisor * divisor).max(divisor);
+    if (rounded as f64) < 0.9 * v {
+        rounded + divisor
+    } else {
+        rounded
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConvKind {
+    /// Full convolution (the stem: 3 input channels).
+    Dense,
+    /// 1×1 convolution: a matrix product.
+    Pointwise,
+    /// One filter per channel (`groups = channels`).
+    Depthwise,
+}
+
+/// Shape of a conv layer as the paper's tables give it.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvSpec {
+    pub in_channels: usize,
+    pub out_channels: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub kind: ConvKind,
+    pub activation: Activation,
+}
+
+impl ConvSpec {
+    pub fn dense(cin: usize, cout: usize, kernel: usize, stride: usize, act: Activation) -> Self {
+        ConvSpec {
+            in_channels: cin,
+            out_channels: cout,
+            kernel,
+            stride,
+            kind: ConvKind::Dense,
+            activation: act,
+        }
+    }
+
+    pub fn pointwise(cin: usize, cout: usize, act: Activation) -> Self {
+        ConvSpec {
+            in_channels: cin,
+            out_channels: cout,
+            kernel: 1,
+            stride: 1,
+            kind: ConvKind::Pointwise,
+            activation: act,
+        }
+    }
+
+    pub fn depthwise(channels: usize, kernel: usize, stride: usize, act: Activation) -> Self {
+        ConvSpec {
+            in_channels: channels,
+            out_channels: channels,
+            kernel,
+            stride,
+            kind: ConvKind::Depthwise,
+            activation: act,
+        }
+    }
+
+    fn weight_shape(&self) -> (usize, usize, usize, usize) {
+        let in_per_group = match self.kind {
+            ConvKind::Depthwise => 1,
+            _ => self.in_channels,
+        };
+        (self.out_channels, in_per_group, self.kernel, self.kernel)
+    }
+}
+
+/// Convolution with BatchNorm folded in, then an activation.
+pub struct ConvBnAct {
+    spec: ConvSpec,
+    padding: PaddingMode,
+    /// Dense: `[out, in, k, k]`; pointwise: `[out, in]`; depthwise: unused (see `weights`).
+    weight: Tensor,
+    /// Flattened folded weights (what the depthwise kernel reads).
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl ConvBnAct {
+    /// `conv`: the `Conv2d` module; `bn`: its `BatchNorm2d`.
+    pub fn load(
+        conv: VarBuilder,
+        bn: VarBuilder,
+        spec: ConvSpec,
+        ctx: &BuildContext,
+    ) -> Result<Self> {
+        let raw = conv.get(spec.weight_shape(), "weight")?;
+        let out = spec.out_channels;
+        let mut weights = raw.flatten_all()?.to_vec1::<f32>()?;
+        let bias = if ctx.bn_folded {
+            conv.get(out, "bias")?.to_vec1::<f32>()?
+        } else {
+            let bn = BatchNorm::load(bn, out, ctx.bn_eps)?;
+            bn.fold_into(&mut weights)
+        };
+        let weight = match spec.kind {
+            ConvKind::Pointwise => {
+                Tensor::from_slice(&weights, (out, spec.in_channels), raw.device())?
+            }
+            _ => Tensor::from_slice(&weights, raw.shape(), raw.device())?,
+        };
+        Ok(ConvBnAct {
+            spec,
+            padding: ctx.padding,
+            weight,
+            weights,
+            bias,
+        })
+    }
+
+    pub fn spec(&self) -> &ConvSpec {
+        &self.spec
+    }
+
+    /// The folded weights and bias, e.g. to store a checkpoint with BatchNorm already folded.
+    pub fn folded(&self) -> (&[f32], &[f32]) {
+        (&self.weights, &self.bias)
+    }
+
+    fn pads(&self, h: usize, w: usize) -> (usize, usize, usize, usize) {
+        if self.spec.kernel == 1 {
+            return (0, 0, 0, 0);
+        }
+        let (top, bottom) = conv_pads(self.padding, h, self.spec.kernel, self.spec.stride);
+        let (left, right) = conv_pads(self.padding, w, self.spec.kernel, self.spec.stride);
+        (top, bottom, left, right)
+    }
+}
+
+impl Module for ConvBnAct {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (n, c, h, w) = x.dims4()?;
+        let spec = &self.spec;
+        if c != spec.in_channels {
+            candle_core::bail!("conv expects {} channels, got {c}", spec.in_channels);
+        }
+        let bias_act = BiasActivation {
+            bias: &self.bias,
+            activation: spec.activation,
+        };
+        match spec.kind {
+            ConvKind::Depthwise => x.apply_op1_no_bwd(&DepthwiseConv {
+                weights: &self.weights,
+                bias: &self.bias,
+                kernel: spec.kernel,
+                stride: spec.stride,
+                pads: self.pads(h, w),
+                activation: spec.activation,
+            }),
+            ConvKind::Pointwise => self
+                .weight
+                .broadcast_matmul(&x.reshape((n, c, h * w))?)?
+                .reshape((n, spec.out_channels, h, w))?
+                .apply_op1_no_bwd(&bias_act),
+            ConvKind::Dense => {
+                let (top, bottom, left, right) = self.pads(h, w);
+                x.pad_with_zeros(2, top, bottom)?
+                    .pad_with_zeros(3, left, right)?
+                    .conv2d(&self.weight, 0, spec.stride, 1, 1)?
+                    .apply_op1_no_bwd(&bias_act)
+            }
+        }
+    }
+}
+
+/// Inference BatchNorm parameters, only ever used to be folded into the preceding conv.
+struct BatchNorm {
+    scale: Vec<f64>,
+    shift: Vec<f64>,
+}
+
+impl BatchNorm {
+    fn load(vb: VarBuilder, channels: usize, eps: f64) -> Result<Self> {
+        let read = |name: &str| -> Result<Vec<f64>> {
+            Ok(vb
+                .get(channels, name)?
+                .to_vec1::<f32>()?
+                .into_iter()
+                .map(f64::from)
+                .collect())
+        };
+        let (gamma, beta) = (read("weight")?, read("bias")?);
+        let (mean, var) = (read("running_mean")?, read("running_var")?);
+        if let Some(i) = var.iter().position(|v| v + eps <= 0.0) {
+            return Err(Error::bad_model(format!(
+                "`{}` is negative at channel {i}",
+                vb.prefix() + ".running_var"
+            )));
+        }
+        let scale: Vec<f64> = gamma
+            .iter()
+            .zip(&var)
+            .map(|(g, v)| g / (v + eps).sqrt())
+            .collect();
+        let shift = beta
+            .iter()
+            .zip(&mean)
+            .zip(&scale)
+            .map(|((b, m), s)| b - m * s)
+            .collect();
+        Ok(BatchNorm { scale, shift })
+    }
+
+    /// Scales each output channel's weights in place and returns the folded bias.
+    fn fold_into(&self, weights: &mut [f32]) -> Vec<f32> {
+        let per_channel = weights.len() / self.scale.len();
+        for (chunk, s) in weights.chunks_exact_mut(per_channel).zip(&self.scale) {
+            chunk.iter_mut().for_each(|w| *w = (*w as f64 * s) as f32);
+        }
+        self.shift.iter().map(|&b| b as f32).collect()
+    }
+}
+
+/// Squeeze-and-excite (MobileNetV3): avg pool → `fc1` → ReLU → `fc2` → hardsigmoid → scale.
+pub struct SqueezeExcite(SqueezeExciteOp);
+
+impl SqueezeExcite {
+    pub fn load(vb: VarBuilder, channels: usize, squeeze: usize) -> Result<Self> {
+        let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
+            Ok(vb.get(shape, name)?.flatten_all()?.to_vec1::<f32>()?)
+        };
+        Ok(SqueezeExcite(SqueezeExciteOp {
+            fc1_weight: read("fc1.weight", &[squeeze, channels, 1, 1])?,
+            fc1_bias: read("fc1.bias", &[squeeze])?,
+            fc2_weight: read("fc2.weight", &[channels, squeeze, 1, 1])?,
+            fc2_bias: read("fc2.bias", &[channels])?,
+        }))
+    }
+}
+
+impl Module for SqueezeExcite {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.apply_op1_no_bwd(&self.0)
+    }
+}
+
+/// MobileNetV2/V3 block: optional 1×1 expand → depthwise → optional SE → linear 1×1 project, plus the
+/// input when stride is 1 and the channel count is unchanged.
+pub struct InvertedResidual {
+    pub expand: Option<ConvBnAct>,
+    pub depthwise: ConvBnAct,
+    pub squeeze_excite: Option<SqueezeExcite>,
+    pub project: ConvBnAct,
+}
+
+impl InvertedResidual {
+    fn has_residual(&self) -> bool {
+        let (dw, project) = (self.depthwise.spec(), self.project.spec());
+        let input = self.expand.as_ref().map_or(dw, |e| e.spec());
+        dw.stride == 1 && input.in_channels == project.out_channels
+    }
+}
+
+impl Module for InvertedResidual {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mut h = match &self.expand {
+            Some(expand) => expand.forward(x)?,
+            None => x.clone(),
+        };
+        h = self.depthwise.forward(&h)?;
+        if let Some(se) = &self.squeeze_excite {
+            h = se.forward(&h)?;
+        }
+        h = self.project.forward(&h)?;
+        if self.has_residual() {
+            h = (h + x)?;
+        }
+        Ok(h)
+    }
+}
+
+/// `y = act(x · Wᵀ + b)`.
+pub struct Linear {
+    /// `[in, out]`, transposed once at load.
+    weight_t: Tensor,
+    bias: Vec<f32>,
+    activation: Activation,
+}
+
+impl Linear {
+    pub fn load(
+        vb: VarBuilder,
+        input: usize,
+        output: usize,
+        activation: Activation,
+    ) -> Result<Self> {
+        let weight = vb.get((output, input), "weight")?;
+        Ok(Linear {
+            weight_t: weight.t()?.contiguous()?,
+            bias: vb.get(output, "bias")?.to_vec1::<f32>()?,
+            activation,
+        })
+    }
+
+    pub fn out_features(&self) -> usize {
+        self.bias.len()
+    }
+}
+
+impl Module for Linear {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        x.matmul(&self.weight_t)?.apply_op1_no_bwd(&BiasActivation {
+            bias: &self.bias,
+            activation: self.activation,
+        })
+    }
+}
+
+/// Global average pool `[N, C, H, W]` → `[N, C]`.
+pub fn global_avg_pool(x: &Tensor) -> candle_core::Result<Tensor> {
+    x.apply_op1_no_bwd(&GlobalAvgPool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn make_divisible_matches_torchvision() {
+        // Values from torchvision's width-0.75 V3-Small and width-0.5 V2 (see the synthetic README).
+        assert_eq!(make_divisible(16.0 * 0.75, 8), 16);
+        assert_eq!(make_divisible(72.0 * 0.75, 8), 56);
+        assert_eq!(make_divisible(88.0 * 0.75, 8), 64);
+        assert_eq!(make_divisible(1024.0 * 0.75, 8), 768);
+        assert_eq!(make_divisible(32.0 * 0.5, 8), 16);
+        assert_eq!(make_divisible(24.0 * 0.5, 8), 16);
+        assert_eq!(make_divisible(96.0 * 0.5, 8), 48);
+        assert_eq!(make_divisible(184.0 / 4.0, 8), 48);
+    }
+
+    #[test]
+    fn tf_same_pads_follow_the_readme_rule() {
+        assert_eq!(conv_pads(PaddingMode::TfSame, 224, 3, 2), (0, 1));
+        assert_eq!(conv_pads(PaddingMode::TfSame, 224, 5, 2), (1, 2));
+        assert_eq!(conv_pads(PaddingMode::TfSame, 129, 3, 2), (1, 1));
+        assert_eq!(conv_pads(PaddingMode::TfSame, 33, 5, 2), (2, 2));
+        assert_eq!(conv_pads(PaddingMode::TfSame, 56, 3, 1), (1, 1));
+        assert_eq!(conv_pads(PaddingMode::Torch, 224, 5, 2), (2, 2));
+    }
+}

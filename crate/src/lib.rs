@@ -1,0 +1,23 @@
+//! Exact MobileNet image classification on candle, for native code and WebAssembly (SIMD128).
+//!
+//! ```no_run
+//! use mobilenet_wasm::{Model, Pixels};
+//! let bytes = std::fs::read("mobilenetv3_small_100.mnw.safetensors").unwrap();
+//! let model = Model::from_safetensors(&bytes, None).unwrap();
+//! let rgba = vec![0u8; 640 * 480 * 4];
+//! let top5 = model.classify(&Pixels::rgba(&rgba, 640, 480), 5).unwrap();
+//! ```
+
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod kernels;
+pub mod layers;
+pub mod model;
+pub mod models;
+pub mod preprocess;
+
+pub use config::{Architecture, ModelConfig, PaddingMode, V1Activation};
+pub use error::{Error, Result};
+pub use model::{Model, Prediction};
+pub use preprocess::Pixels;

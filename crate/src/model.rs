@@ -1,0 +1,204 @@
+//! The public model: a network plus what it needs to be fed and read (config, labels).
+
+use candle_core::{Device, Tensor};
+
+use crate::checkpoint::Checkpoint;
+use crate::config::{Architecture, ModelConfig};
+use crate::error::{Error, Result};
+use crate::models::{self, Network};
+use crate::preprocess::{Pixels, Preprocess};
+
+/// One class of a top-K answer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Prediction {
+    pub index: usize,
+    pub probability: f32,
+    pub label: Option<String>,
+}
+
+pub struct Model {
+    config: ModelConfig,
+    network: Network,
+    parameters: usize,
+}
+
+impl Model {
+    /// Loads a safetensors file. A self-describing file carries its config in its metadata; a plain
+    /// checkpoint needs `config`. When both exist, `config` wins (e.g. to relabel).
+    pub fn from_safetensors(bytes: &[u8], config: Option<ModelConfig>) -> Result<Self> {
+        let checkpoint = Checkpoint::from_bytes(bytes)?;
+        let config = match (config, ModelConfig::from_metadata(checkpoint.metadata())?) {
+            (Some(given), _) => given,
+            (None, Some(described)) => described,
+            (None, None) => {
+                return Err(Error::UnknownArchitecture(
+                    "(none: a plain checkpoint needs an architecture)".into(),
+                ))
+            }
+        };
+        Self::from_checkpoint(&checkpoint, config)
+    }
+
+    pub fn from_checkpoint(checkpoint: &Checkpoint, config: ModelConfig) -> Result<Self> {
+        let (vb, usage) = checkpoint.var_builder();
+        let network = models::build(&config, vb)?;
+        usage.ensure_all_used(checkpoint)?;
+        let mut config = config;
+        let classes = network.num_classes();
+        if let Some(labels) = &config.labels {
+            if labels.len() != classes {
+                return Err(Error::bad_config(format!(
+                    "{} labels given for a classifier of {classes} classes",
+                    labels.len()
+                )));
+            }
+        }
+        config.num_classes = Some(classes);
+        // As PyTorch counts parameters: BatchNorm running statistics are buffers, not parameters.
+        let parameters = checkpoint
+            .names()
+            .filter(|n| !n.ends_with(".running_mean") && !n.ends_with(".running_var"))
+            .filter_map(|n| checkpoint.tensor(n))
+            .map(|t| t.elem_count())
+            .sum();
+        Ok(Model {
+            config,
+            network,
+            parameters,
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn arch(&self) -> Architecture {
+        self.config.arch
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.network.num_classes()
+    }
+
+    /// Trainable values of the checkpoint the model was built from, as PyTorch counts them.
+    pub fn parameters(&self) -> usize {
+        self.parameters
+    }
+
+    pub fn labels(&self) -> Option<&[String]> {
+        self.config.labels.as_deref()
+    }
+
+    pub fn network(&self) -> &Network {
+        &self.network
+    }
+
+    pub fn preprocess(&self) -> Preprocess {
+        Preprocess {
+            resize_size: self.config.resize_size,
+            crop_size: self.config.input_size,
+            mean: self.config.mean,
+            std: self.config.std,
+        }
+    }
+
+    /// Logits for a preprocessed NCHW float tensor of any spatial size (N ≥ 1). Returns one row per
+    /// image.
+    pub fn logits_nchw(&self, input: &[f32], shape: [usize; 4]) -> Result<Vec<Vec<f32>>> {
+        let x = self.input_tensor(input, shape)?;
+        rows(self.network.forward(&x)?)
+    }
+
+    /// Pooled features (the embedding before the classifier) for a preprocessed NCHW tensor.
+    pub fn embed_nchw(&self, input: &[f32], shape: [usize; 4]) -> Result<Vec<Vec<f32>>> {
+        let x = self.input_tensor(input, shape)?;
+        rows(self.network.embed(&x)?)
+    }
+
+    pub fn logits(&self, pixels: &Pixels) -> Result<Vec<f32>> {
+        let (input, shape) = self.image_input(pixels)?;
+        Ok(self.logits_nchw(&input, shape)?.remove(0))
+    }
+
+    pub fn embed(&self, pixels: &Pixels) -> Result<Vec<f32>> {
+        let (input, shape) = self.image_input(pixels)?;
+        Ok(self.embed_nchw(&input, shape)?.remove(0))
+    }
+
+    /// The `top_k` most probable classes, most probable first.
+    pub fn classify(&self, pixels: &Pixels, top_k: usize) -> Result<Vec<Prediction>> {
+        Ok(self.top_k(&self.logits(pixels)?, top_k))
+    }
+
+    /// Softmax over `logits`, then the `k` largest, labelled when the model has labels.
+    pub fn top_k(&self, logits: &[f32], k: usize) -> Vec<Prediction> {
+        top_k(logits, k, self.labels())
+    }
+
+    fn image_input(&self, pixels: &Pixels) -> Result<(Vec<f32>, [usize; 4])> {
+        let input = self.preprocess().run(pixels)?;
+        let side = self.config.input_size as usize;
+        Ok((input, [1, 3, side, side]))
+    }
+
+    fn input_tensor(&self, input: &[f32], shape: [usize; 4]) -> Result<Tensor> {
+        let [n, c, h, w] = shape;
+        if n == 0 || c != 3 || h == 0 || w == 0 {
+            return Err(Error::BadInput(format!(
+                "shape {shape:?}: expected [N>=1, 3, H, W]"
+            )));
+        }
+        if n.checked_mul(c * h * w) != Some(input.len()) {
+            return Err(Error::BadInput(format!(
+                "{} values for shape {shape:?}",
+                input.len()
+            )));
+        }
+        // Below 16 pixels the stride-2 layers leave nothing to convolve.
+        if h < 16 || w < 16 || h > 4096 || w > 4096 {
+            return Err(Error::BadInput(format!(
+                "{h}x{w} input: supported sizes are 16 to 4096 per side"
+            )));
+        }
+        Ok(Tensor::from_slice(input, (n, c, h, w), &Device::Cpu)?)
+    }
+}
+
+fn rows(t: Tensor) -> Result<Vec<Vec<f32>>> {
+    Ok(t.to_vec2::<f32>()?)
+}
+
+/// Softmax (in f64, stable) and the `k` most probable entries.
+pub fn top_k(logits: &[f32], k: usize, labels: Option<&[String]>) -> Vec<Prediction> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let exp: Vec<f64> = logits.iter().map(|&l| (l as f64 - max).exp()).collect();
+    let total: f64 = exp.iter().sum();
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| exp[b].total_cmp(&exp[a]).then(a.cmp(&b)));
+    order
+        .into_iter()
+        .take(k)
+        .map(|index| Prediction {
+            index,
+            probability: (exp[index] / total) as f32,
+            label: labels.and_then(|l| l.get(index).cloned()),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_is_sorted_softmax() {
+        let labels: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
+        let p = top_k(&[1.0, 3.0, 2.0], 2, Some(&labels));
+        assert_eq!(p.len(), 2);
+        assert_eq!((p[0].index, p[1].index), (1, 2));
+        assert_eq!(p[0].label.as_deref(), Some("b"));
+        let z = 1f64.exp() + 3f64.exp() + 2f64.exp();
+        assert!((p[0].probability as f64 - 3f64.exp() / z).abs() < 1e-7);
+        assert_eq!(top_k(&[0.0; 3], 10, None).len(), 3);
+    }
+}

@@ -1,0 +1,324 @@
+//! Test support shared by the native and in-browser runs: the reference data in `../shared`, read
+//! from disk natively and over HTTP in the browser, the test matrix, and the tolerance.
+#![allow(dead_code)]
+
+use mobilenet_wasm::{Architecture, Model, ModelConfig, PaddingMode, V1Activation};
+use serde_json::Value;
+
+/// Defines a test that runs natively (`cargo test`) and in the browser (`wasm-pack test`).
+#[macro_export]
+macro_rules! shared_test {
+    ($name:ident, $body:expr) => {
+        #[cfg(not(target_arch = "wasm32"))]
+        #[test]
+        fn $name() {
+            pollster::block_on($body)
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        #[wasm_bindgen_test::wasm_bindgen_test]
+        async fn $name() {
+            $body.await
+        }
+    };
+}
+
+/// A file under `../shared` (relative path, e.g. `weights/imagenet_classes.txt`).
+#[cfg(not(target_arch = "wasm32"))]
+pub async fn shared(path: &str) -> Vec<u8> {
+    let root = std::env::var("MOBILENET_SHARED_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared").to_string());
+    let full = format!("{root}/{path}");
+    std::fs::read(&full)
+        .unwrap_or_else(|e| panic!("reading {full}: {e} (set MOBILENET_SHARED_DIR)"))
+}
+
+/// A file under `../shared`, fetched from the test server (`MOBILENET_SHARED_URL` at build time).
+#[cfg(target_arch = "wasm32")]
+pub async fn shared(path: &str) -> Vec<u8> {
+    use wasm_bindgen::JsCast;
+    let base = option_env!("MOBILENET_SHARED_URL").unwrap_or("http://127.0.0.1:8765");
+    let url = format!("{base}/{path}");
+    let global: web_sys::Window = js_sys::global().unchecked_into();
+    let response = wasm_bindgen_futures::JsFuture::from(global.fetch_with_str(&url))
+        .await
+        .unwrap_or_else(|e| panic!("fetching {url}: {e:?}"));
+    let response: web_sys::Response = response.unchecked_into();
+    assert!(response.ok(), "fetching {url}: HTTP {}", response.status());
+    let buffer = wasm_bindgen_futures::JsFuture::from(response.array_buffer().unwrap())
+        .await
+        .unwrap();
+    js_sys::Uint8Array::new(&buffer).to_vec()
+}
+
+pub async fn shared_json(path: &str) -> Value {
+    serde_json::from_slice(&shared(path).await).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+pub async fn imagenet_labels() -> Vec<String> {
+    String::from_utf8(shared("weights/imagenet_classes.txt").await)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// A checkpoint in `../shared` and how to build it.
+pub struct Case {
+    pub name: &'static str,
+    pub weights: &'static str,
+    /// Reference JSON with `images` (and, for synthetic files, `npy_inputs`).
+    pub reference: &'static str,
+    pub real: bool,
+    pub config: fn() -> ModelConfig,
+}
+
+pub const CASES: &[Case] = &[
+    Case {
+        name: "mobilenetv2_100",
+        weights: "weights/mobilenetv2_100.safetensors",
+        reference: "reference/mobilenetv2_100.json",
+        real: true,
+        config: || ModelConfig::new(Architecture::MobileNetV2),
+    },
+    Case {
+        name: "mobilenetv3_small_100",
+        weights: "weights/mobilenetv3_small_100.safetensors",
+        reference: "reference/mobilenetv3_small_100.json",
+        real: true,
+        config: || {
+            ModelConfig::new(Architecture::MobileNetV3Small).with_padding(PaddingMode::TfSame)
+        },
+    },
+    Case {
+        name: "mobilenetv1_075",
+        weights: "weights/mobilenetv1_075.safetensors",
+        reference: "reference/mobilenetv1_075.json",
+        real: true,
+        config: || {
+            ModelConfig::new(Architecture::MobileNetV1)
+                .with_width(0.75)
+                .with_padding(PaddingMode::TfSame)
+        },
+    },
+    Case {
+        name: "tv_mobilenet_v3_small",
+        weights: "reference/synthetic/tv_mobilenet_v3_small.safetensors",
+        reference: "reference/synthetic/tv_mobilenet_v3_small.json",
+        real: false,
+        config: || ModelConfig::new(Architecture::MobileNetV3Small),
+    },
+    Case {
+        name: "tv_mobilenet_v3_small_075",
+        weights: "reference/synthetic/tv_mobilenet_v3_small_075.safetensors",
+        reference: "reference/synthetic/tv_mobilenet_v3_small_075.json",
+        real: false,
+        config: || ModelConfig::new(Architecture::MobileNetV3Small).with_width(0.75),
+    },
+    Case {
+        name: "tv_mobilenet_v3_large",
+        weights: "reference/synthetic/tv_mobilenet_v3_large.safetensors",
+        reference: "reference/synthetic/tv_mobilenet_v3_large.json",
+        real: false,
+        config: || ModelConfig::new(Architecture::MobileNetV3Large),
+    },
+    Case {
+        name: "tv_mobilenet_v2",
+        weights: "reference/synthetic/tv_mobilenet_v2.safetensors",
+        reference: "reference/synthetic/tv_mobilenet_v2.json",
+        real: false,
+        config: || ModelConfig::new(Architecture::MobileNetV2),
+    },
+    Case {
+        name: "tv_mobilenet_v2_050",
+        weights: "reference/synthetic/tv_mobilenet_v2_050.safetensors",
+        reference: "reference/synthetic/tv_mobilenet_v2_050.json",
+        real: false,
+        config: || ModelConfig::new(Architecture::MobileNetV2).with_width(0.5),
+    },
+    Case {
+        name: "mobilenetv1_100",
+        weights: "reference/synthetic/mobilenetv1_100.safetensors",
+        reference: "reference/synthetic/mobilenetv1_100.json",
+        real: false,
+        config: || {
+            ModelConfig::new(Architecture::MobileNetV1).with_v1_activation(V1Activation::Relu)
+        },
+    },
+];
+
+pub fn case(name: &str) -> &'static Case {
+    CASES.iter().find(|c| c.name == name).unwrap()
+}
+
+pub async fn load_model(case: &Case) -> Model {
+    let bytes = shared(case.weights).await;
+    Model::from_safetensors(&bytes, Some((case.config)()))
+        .unwrap_or_else(|e| panic!("{}: {e}", case.name))
+}
+
+/// One input tensor with its expected logits and top-5.
+pub struct NpyReference {
+    /// Path under `../shared`.
+    pub npy: String,
+    pub logits: Vec<f32>,
+    pub top5: Vec<usize>,
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+fn top5(entry: &Value) -> Vec<usize> {
+    entry["top5"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["index"].as_u64().unwrap() as usize)
+        .collect()
+}
+
+/// Every `.npy` input with PyTorch's logits for `case`: the two exact image tensors, the 160×192 and
+/// the odd 129×132 random inputs.
+pub async fn npy_references(case: &Case) -> Vec<NpyReference> {
+    let entry = |npy: String, e: &Value| NpyReference {
+        npy,
+        logits: floats(&e["logits"]),
+        top5: top5(e),
+    };
+    if case.real {
+        let reference = shared_json(case.reference).await;
+        let mut out: Vec<NpyReference> = ["chelsea", "coffee"]
+            .iter()
+            .map(|image| {
+                let e = reference["images"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|e| e["file"].as_str().unwrap().starts_with(image))
+                    .unwrap();
+                entry(format!("reference/input_{image}.npy"), e)
+            })
+            .collect();
+        let extra = shared_json("reference/synthetic/real_weights_npy_inputs.json").await;
+        let model = extra["models"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["model"] == case.name)
+            .unwrap();
+        for e in model["npy_inputs"].as_array().unwrap() {
+            let file = e["file"].as_str().unwrap();
+            out.push(entry(format!("reference/synthetic/{file}"), e));
+        }
+        out
+    } else {
+        let reference = shared_json(case.reference).await;
+        reference["npy_inputs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                let file = e["file"].as_str().unwrap();
+                entry(normalize_path(&format!("reference/synthetic/{file}")), e)
+            })
+            .collect()
+    }
+}
+
+/// `a/b/../c` → `a/c`
+fn normalize_path(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for p in path.split('/') {
+        match p {
+            ".." => {
+                parts.pop();
+            }
+            "." | "" => {}
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+/// Expected top-1 and logits of each of the 8 images for `case`.
+pub async fn image_references(case: &Case) -> Vec<(String, usize, Vec<f32>)> {
+    let reference = shared_json(case.reference).await;
+    reference["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["file"].as_str().unwrap().to_string(),
+                top5(e)[0],
+                floats(&e["logits"]),
+            )
+        })
+        .collect()
+}
+
+/// A little-endian float32 C-order `.npy`: (values, shape).
+pub fn parse_npy(bytes: &[u8]) -> (Vec<f32>, Vec<usize>) {
+    assert_eq!(&bytes[..6], b"\x93NUMPY", "not an npy file");
+    let (header_len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ => (
+            u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
+            12,
+        ),
+    };
+    let header = std::str::from_utf8(&bytes[start..start + header_len]).unwrap();
+    assert!(header.contains("'descr': '<f4'"), "{header}");
+    assert!(header.contains("'fortran_order': False"), "{header}");
+    let dims = header
+        .split("'shape': (")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap();
+    let shape: Vec<usize> = dims
+        .split(',')
+        .filter_map(|d| d.trim().parse().ok())
+        .collect();
+    let values = bytes[start + header_len..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect::<Vec<_>>();
+    assert_eq!(values.len(), shape.iter().product::<usize>());
+    (values, shape)
+}
+
+/// The tolerance: max |Δlogit| ≤ 1e-3 and ≤ 1e-4 · max(1, max |ref|).
+pub fn tolerance(reference: &[f32]) -> f32 {
+    let scale = reference.iter().fold(1.0f32, |m, v| m.max(v.abs()));
+    (1e-4 * scale).min(1e-3)
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+pub fn top_indices(logits: &[f32], k: usize) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..logits.len()).collect();
+    order.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]));
+    order.truncate(k);
+    order
+}
+
+/// Decodes an image file to RGBA8 as PIL's `convert("RGB")` sees it (alpha kept, to be ignored).
+pub fn decode_rgba(bytes: &[u8]) -> (Vec<u8>, u32, u32) {
+    let img = image::load_from_memory(bytes).unwrap();
+    let (w, h) = (img.width(), img.height());
+    // Gray images are replicated to 3 channels, RGBA keeps its color values as they are.
+    (img.to_rgba8().into_raw(), w, h)
+}

@@ -1,13 +1,11 @@
 //! Pixels → network input, as torchvision's ImageNet evaluation transform does it on a PIL image:
 //! drop alpha, resize the shorter side (bilinear, antialiased), center-crop, scale to [0, 1], normalize.
 //!
-//! `fast_image_resize`'s convolution resizer reproduces Pillow's fixed-point resampling; only the
-//! crop window of the resized image is computed (the source crop box maps exactly onto it).
-
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+//! The resize reproduces Pillow bit for bit (see [`crate::kernels::resample`]) and computes only the
+//! crop window, so a large frame costs little more than the crop.
 
 use crate::error::{Error, Result};
+use crate::kernels::resample::resize_crop_rgb;
 
 /// Largest accepted side, as browsers cap canvases (Chrome: 65,535; Safari smaller).
 pub const MAX_SIDE: u32 = 65_535;
@@ -90,8 +88,7 @@ impl Preprocess {
         let rgb = self.resize_and_crop(pixels)?;
         let plane = (crop * crop) as usize;
         let mut out = vec![0.0f32; 3 * plane];
-        let step = pixels.channels as usize;
-        for (i, px) in rgb.chunks_exact(step).enumerate() {
+        for (i, px) in rgb.chunks_exact(3).enumerate() {
             for c in 0..3 {
                 // ToTensor divides by 255, Normalize subtracts and divides: the same f32 operations.
                 out[c * plane + i] = (px[c] as f32 / 255.0 - self.mean[c]) / self.std[c];
@@ -100,7 +97,7 @@ impl Preprocess {
         Ok(out)
     }
 
-    /// Resized-and-cropped pixels, `crop × crop`, same channel count as the input.
+    /// Resized-and-cropped RGB pixels, `crop × crop × 3`.
     pub fn resize_and_crop(&self, pixels: &Pixels) -> Result<Vec<u8>> {
         let (w, h) = (pixels.width, pixels.height);
         let (rw, rh) = resized_size(w, h, self.resize_size);
@@ -110,31 +107,18 @@ impl Preprocess {
                 "resize {rw}x{rh} is smaller than the {crop}x{crop} crop"
             )));
         }
+        // torchvision's center_crop rounds the offset with Python's round().
         let left = round_half_even((rw - crop) as f64 / 2.0);
         let top = round_half_even((rh - crop) as f64 / 2.0);
-        // The crop window in source coordinates; Pillow maps output pixel x to source
-        // (x + 0.5) · w / rw, so this box resamples exactly the pixels the full resize would.
-        let (sx, sy) = (w as f64 / rw as f64, h as f64 / rh as f64);
-        let pixel_type = match pixels.channels {
-            4 => PixelType::U8x4,
-            _ => PixelType::U8x3,
-        };
-        let src = ImageRef::new(w, h, pixels.data, pixel_type)
-            .map_err(|e| Error::bad_image(format!("{e:?}")))?;
-        let mut dst = Image::new(crop, crop, pixel_type);
-        let options = ResizeOptions::new()
-            .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
-            .use_alpha(false)
-            .crop(
-                left as f64 * sx,
-                top as f64 * sy,
-                crop as f64 * sx,
-                crop as f64 * sy,
-            );
-        Resizer::new()
-            .resize(&src, &mut dst, &options)
-            .map_err(|e| Error::Internal(format!("resize: {e:?}")))?;
-        Ok(dst.into_vec())
+        Ok(resize_crop_rgb(
+            pixels.data,
+            w as usize,
+            h as usize,
+            pixels.channels as usize,
+            (rw as usize, rh as usize),
+            (left as usize, top as usize),
+            (crop as usize, crop as usize),
+        ))
     }
 }
 

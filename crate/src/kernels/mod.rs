@@ -3,6 +3,7 @@
 pub mod activation;
 pub mod depthwise;
 pub mod pool;
+pub mod resample;
 pub mod simd;
 
 use candle_core::{CpuStorage, Layout};

@@ -315,10 +315,65 @@ pub fn top_indices(logits: &[f32], k: usize) -> Vec<usize> {
     order
 }
 
-/// Decodes an image file to RGBA8 as PIL's `convert("RGB")` sees it (alpha kept, to be ignored).
-pub fn decode_rgba(bytes: &[u8]) -> (Vec<u8>, u32, u32) {
+/// Decodes an image file to RGBA8 as PIL's `convert("RGB")` sees it (gray replicated to 3 channels,
+/// alpha kept to be ignored, not composited). JPEGs go through libjpeg-turbo's decoder (mozjpeg), as
+/// in PIL, so the decoded pixels and hence the network input are bit-identical to the references.
+#[cfg(not(target_arch = "wasm32"))]
+pub async fn decode_rgba(file: &str, bytes: &[u8]) -> (Vec<u8>, u32, u32) {
+    if file.ends_with(".jpg") {
+        let decompress = mozjpeg::Decompress::new_mem(bytes).unwrap();
+        let mut image = decompress.rgba().unwrap();
+        let (w, h) = (image.width() as u32, image.height() as u32);
+        let pixels: Vec<[u8; 4]> = image.read_scanlines().unwrap();
+        image.finish().unwrap();
+        return (pixels.concat(), w, h);
+    }
+    decode_with_image_crate(bytes)
+}
+
+/// In the browser JPEGs are decoded by the browser (libjpeg-turbo in Chrome and Firefox), PNGs by
+/// the `image` crate.
+#[cfg(target_arch = "wasm32")]
+pub async fn decode_rgba(file: &str, bytes: &[u8]) -> (Vec<u8>, u32, u32) {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen_futures::JsFuture;
+    if !file.ends_with(".jpg") {
+        return decode_with_image_crate(bytes);
+    }
+    let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("image/jpeg");
+    let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).unwrap();
+    let bitmap_options = web_sys::ImageBitmapOptions::new();
+    bitmap_options.set_color_space_conversion(web_sys::ColorSpaceConversion::None);
+    bitmap_options.set_premultiply_alpha(web_sys::PremultiplyAlpha::None);
+    let window: web_sys::Window = js_sys::global().unchecked_into();
+    let promise = window
+        .create_image_bitmap_with_blob_and_image_bitmap_options(&blob, &bitmap_options)
+        .unwrap();
+    let bitmap: web_sys::ImageBitmap = JsFuture::from(promise).await.unwrap().unchecked_into();
+    let (w, h) = (bitmap.width(), bitmap.height());
+    let canvas = web_sys::OffscreenCanvas::new(w, h).unwrap();
+    let context: web_sys::OffscreenCanvasRenderingContext2d =
+        canvas.get_context("2d").unwrap().unwrap().unchecked_into();
+    context
+        .draw_image_with_image_bitmap(&bitmap, 0.0, 0.0)
+        .unwrap();
+    let data = context
+        .get_image_data(0.0, 0.0, w as f64, h as f64)
+        .unwrap();
+    (data.data().0, w, h)
+}
+
+fn decode_with_image_crate(bytes: &[u8]) -> (Vec<u8>, u32, u32) {
     let img = image::load_from_memory(bytes).unwrap();
     let (w, h) = (img.width(), img.height());
-    // Gray images are replicated to 3 channels, RGBA keeps its color values as they are.
     (img.to_rgba8().into_raw(), w, h)
+}
+
+/// sha256 of float32 values as little-endian bytes (the references' `sha256_f32le`).
+pub fn sha256_f32le(values: &[f32]) -> String {
+    use sha2::Digest;
+    let bytes: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
+    format!("{:x}", sha2::Sha256::digest(&bytes))
 }

@@ -222,6 +222,8 @@ pub fn write_safetensors(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     fn sample() -> Vec<u8> {
         write_safetensors(

@@ -21,3 +21,6 @@ pub use config::{Architecture, ModelConfig, PaddingMode, V1Activation};
 pub use error::{Error, Result};
 pub use model::{Model, Prediction};
 pub use preprocess::Pixels;
+
+#[cfg(all(test, target_arch = "wasm32"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

@@ -189,6 +189,8 @@ pub fn top_k(logits: &[f32], k: usize, labels: Option<&[String]>) -> Vec<Predict
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn top_k_is_sorted_softmax() {

@@ -146,6 +146,8 @@ fn round_half_even(x: f64) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn resize_sizes_follow_torchvision() {

@@ -155,6 +155,8 @@ pub(crate) mod kinds {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     const ALL: [Activation; 5] = [
         Activation::Identity,

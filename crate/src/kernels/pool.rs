@@ -135,6 +135,8 @@ impl candle_core::CustomOp1 for SqueezeExciteOp {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn means_are_exact_where_f32_summation_drifts() {

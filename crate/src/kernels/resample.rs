@@ -136,6 +136,8 @@ pub fn resize_crop_rgb(
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn same_size_is_identity() {
@@ -150,9 +152,11 @@ mod tests {
         for (i, o) in [(451, 384), (300, 256), (7, 256), (1000, 293)] {
             let taps = Taps::new(i, o, 0, o);
             for x in 0..o {
-                let sum: i32 = taps.of(x).1.iter().sum();
+                let k = taps.of(x).1;
+                let sum: i32 = k.iter().sum();
+                // Each weight is rounded on its own: at most half a unit off each.
                 assert!(
-                    (sum - (1 << PRECISION_BITS)).abs() <= 2,
+                    (sum - (1 << PRECISION_BITS)).abs() as usize <= k.len() / 2,
                     "{i}->{o} at {x}: {sum}"
                 );
             }

@@ -5,6 +5,9 @@
 use mobilenet_wasm::{Architecture, Model, ModelConfig, PaddingMode, V1Activation};
 use serde_json::Value;
 
+#[cfg(target_arch = "wasm32")]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+
 /// Defines a test that runs natively (`cargo test`) and in the browser (`wasm-pack test`).
 #[macro_export]
 macro_rules! shared_test {

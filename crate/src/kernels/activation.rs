@@ -70,7 +70,7 @@ fn map_slice<A: ActivationKernel>(xs: &mut [f32], bias: f32) {
     let (scalar_bias, bias) = (bias, F32x4::splat(bias));
     let body = xs.len() / 4 * 4;
     for i in (0..body).step_by(4) {
-        A::vector(F32x4::load(xs, i).add(bias)).store(xs, i);
+        A::vector(F32x4::load(xs, i) + bias).store(xs, i);
     }
     for x in &mut xs[body..] {
         *x = A::scalar(*x + scalar_bias);
@@ -95,7 +95,7 @@ pub(crate) mod kinds {
 
     #[inline(always)]
     fn relu6_shifted(x: F32x4, shift: f32) -> F32x4 {
-        x.add(F32x4::splat(shift))
+        (x + F32x4::splat(shift))
             .max(F32x4::splat(0.0))
             .min(F32x4::splat(6.0))
     }
@@ -137,7 +137,7 @@ pub(crate) mod kinds {
         }
         #[inline(always)]
         fn vector(x: F32x4) -> F32x4 {
-            x.mul(relu6_shifted(x, 3.0)).div(F32x4::splat(6.0))
+            x * relu6_shifted(x, 3.0) / F32x4::splat(6.0)
         }
     }
     impl ActivationKernel for Hardsigmoid {
@@ -147,7 +147,7 @@ pub(crate) mod kinds {
         }
         #[inline(always)]
         fn vector(x: F32x4) -> F32x4 {
-            relu6_shifted(x, 3.0).div(F32x4::splat(6.0))
+            relu6_shifted(x, 3.0) / F32x4::splat(6.0)
         }
     }
 }

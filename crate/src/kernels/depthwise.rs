@@ -152,10 +152,10 @@ fn plane<A: ActivationKernel, const S: usize>(
                     } else {
                         F32x4::load_even(padded, base + j)
                     };
-                    acc = acc.add(taps[i * k + j].mul(x));
+                    acc = acc + taps[i * k + j] * x;
                 }
             }
-            A::vector(acc.add(bias4)).store(out_row, ox);
+            A::vector(acc + bias4).store(out_row, ox);
         }
         for (ox, o) in out_row.iter_mut().enumerate().skip(body) {
             let mut acc = 0.0f32;

@@ -156,7 +156,7 @@ mod tests {
                 let sum: i32 = k.iter().sum();
                 // Each weight is rounded on its own: at most half a unit off each.
                 assert!(
-                    (sum - (1 << PRECISION_BITS)).abs() as usize <= k.len() / 2,
+                    (sum - (1 << PRECISION_BITS)).unsigned_abs() as usize <= k.len() / 2,
                     "{i}->{o} at {x}: {sum}"
                 );
             }

@@ -5,6 +5,37 @@
 //! Loads and stores take a slice and an index and are bounds-checked: a wrong index in a kernel is a
 //! panic in tests, never an out-of-bounds read.
 
+/// `+`, `*` and `/` lane by lane, from one expression per operator.
+macro_rules! lane_ops {
+    ($add:expr, $mul:expr, $div:expr) => {
+        impl core::ops::Add for F32x4 {
+            type Output = F32x4;
+            #[inline(always)]
+            fn add(self, o: F32x4) -> F32x4 {
+                let f: fn(F32x4, F32x4) -> F32x4 = $add;
+                f(self, o)
+            }
+        }
+        impl core::ops::Mul for F32x4 {
+            type Output = F32x4;
+            #[inline(always)]
+            fn mul(self, o: F32x4) -> F32x4 {
+                let f: fn(F32x4, F32x4) -> F32x4 = $mul;
+                f(self, o)
+            }
+        }
+        impl core::ops::Div for F32x4 {
+            type Output = F32x4;
+            #[inline(always)]
+            fn div(self, o: F32x4) -> F32x4 {
+                let f: fn(F32x4, F32x4) -> F32x4 = $div;
+                f(self, o)
+            }
+        }
+    };
+}
+use lane_ops;
+
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use core::arch::wasm32::*;
@@ -36,18 +67,6 @@ mod imp {
             // SAFETY: as in `load`.
             unsafe { v128_store(s.as_mut_ptr() as *mut v128, self.0) }
         }
-        #[inline(always)]
-        pub fn add(self, o: Self) -> Self {
-            F32x4(f32x4_add(self.0, o.0))
-        }
-        #[inline(always)]
-        pub fn mul(self, o: Self) -> Self {
-            F32x4(f32x4_mul(self.0, o.0))
-        }
-        #[inline(always)]
-        pub fn div(self, o: Self) -> Self {
-            F32x4(f32x4_div(self.0, o.0))
-        }
         /// `max(self, o)`; NaN handling as `pmax` (inputs are finite here).
         #[inline(always)]
         pub fn max(self, o: Self) -> Self {
@@ -58,6 +77,12 @@ mod imp {
             F32x4(f32x4_pmin(self.0, o.0))
         }
     }
+
+    super::lane_ops!(
+        |a, b| F32x4(f32x4_add(a.0, b.0)),
+        |a, b| F32x4(f32x4_mul(a.0, b.0)),
+        |a, b| { F32x4(f32x4_div(a.0, b.0)) }
+    );
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -89,18 +114,6 @@ mod imp {
             F32x4(std::array::from_fn(|k| f(self.0[k], o.0[k])))
         }
         #[inline(always)]
-        pub fn add(self, o: Self) -> Self {
-            self.zip(o, |a, b| a + b)
-        }
-        #[inline(always)]
-        pub fn mul(self, o: Self) -> Self {
-            self.zip(o, |a, b| a * b)
-        }
-        #[inline(always)]
-        pub fn div(self, o: Self) -> Self {
-            self.zip(o, |a, b| a / b)
-        }
-        #[inline(always)]
         pub fn max(self, o: Self) -> Self {
             self.zip(o, |a, b| if a < b { b } else { a })
         }
@@ -109,6 +122,12 @@ mod imp {
             self.zip(o, |a, b| if b < a { b } else { a })
         }
     }
+
+    super::lane_ops!(
+        |a, b| a.zip(b, |x, y| x + y),
+        |a, b| a.zip(b, |x, y| x * y),
+        |a, b| { a.zip(b, |x, y| x / y) }
+    );
 }
 
 pub use imp::F32x4;

@@ -208,46 +208,60 @@ impl Module for ConvBnAct {
     }
 }
 
-/// Inference BatchNorm parameters, only ever used to be folded into the preceding conv.
-struct BatchNorm {
+/// Inference BatchNorm as a per-channel affine map, only ever used folded into the preceding conv:
+/// `bn(conv(x)) = conv'(x) + b'` with `w' = w · γ/√(var+ε)` and `b' = β − mean · γ/√(var+ε)`.
+pub struct BatchNorm {
     scale: Vec<f64>,
     shift: Vec<f64>,
 }
 
 impl BatchNorm {
     fn load(vb: VarBuilder, channels: usize, eps: f64) -> Result<Self> {
-        let read = |name: &str| -> Result<Vec<f64>> {
-            Ok(vb
-                .get(channels, name)?
-                .to_vec1::<f32>()?
-                .into_iter()
-                .map(f64::from)
-                .collect())
-        };
-        let (gamma, beta) = (read("weight")?, read("bias")?);
-        let (mean, var) = (read("running_mean")?, read("running_var")?);
-        if let Some(i) = var.iter().position(|v| v + eps <= 0.0) {
-            return Err(Error::bad_model(format!(
-                "`{}` is negative at channel {i}",
-                vb.prefix() + ".running_var"
-            )));
+        let read =
+            |name: &str| -> Result<Vec<f32>> { Ok(vb.get(channels, name)?.to_vec1::<f32>()?) };
+        BatchNorm::new(
+            &read("weight")?,
+            &read("bias")?,
+            &read("running_mean")?,
+            &read("running_var")?,
+            eps,
+        )
+        .map_err(|channel| {
+            Error::bad_model(format!(
+                "`{}.running_var` is negative at channel {channel}",
+                vb.prefix()
+            ))
+        })
+    }
+
+    /// From `weight` (γ), `bias` (β), `running_mean`, `running_var`; `Err(channel)` where
+    /// `var + eps` is not positive.
+    pub fn new(
+        gamma: &[f32],
+        beta: &[f32],
+        mean: &[f32],
+        var: &[f32],
+        eps: f64,
+    ) -> std::result::Result<Self, usize> {
+        if let Some(channel) = var.iter().position(|&v| v as f64 + eps <= 0.0) {
+            return Err(channel);
         }
         let scale: Vec<f64> = gamma
             .iter()
-            .zip(&var)
-            .map(|(g, v)| g / (v + eps).sqrt())
+            .zip(var)
+            .map(|(&g, &v)| g as f64 / (v as f64 + eps).sqrt())
             .collect();
         let shift = beta
             .iter()
-            .zip(&mean)
+            .zip(mean)
             .zip(&scale)
-            .map(|((b, m), s)| b - m * s)
+            .map(|((&b, &m), s)| b as f64 - m as f64 * s)
             .collect();
         Ok(BatchNorm { scale, shift })
     }
 
     /// Scales each output channel's weights in place and returns the folded bias.
-    fn fold_into(&self, weights: &mut [f32]) -> Vec<f32> {
+    pub fn fold_into(&self, weights: &mut [f32]) -> Vec<f32> {
         let per_channel = weights.len() / self.scale.len();
         for (chunk, s) in weights.chunks_exact_mut(per_channel).zip(&self.scale) {
             chunk.iter_mut().for_each(|w| *w = (*w as f64 * s) as f32);

@@ -10,6 +10,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod convert;
 pub mod error;
 pub mod kernels;
 pub mod layers;

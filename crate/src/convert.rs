@@ -1,0 +1,145 @@
+//! Plain checkpoint + options + labels → a self-describing model file (config and labels in the
+//! safetensors `__metadata__`), optionally stored as f16 and/or with BatchNorm folded into the convs.
+
+use candle_core::Tensor;
+
+use crate::checkpoint::{write_safetensors, Checkpoint, StoreDtype};
+use crate::config::ModelConfig;
+use crate::error::{Error, Result};
+use crate::layers::BatchNorm;
+use crate::model::Model;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvertOptions {
+    pub dtype: StoreDtype,
+    /// Store `conv.weight`/`conv.bias` with BatchNorm folded in and drop the BatchNorm tensors.
+    pub fold_batch_norm: bool,
+}
+
+/// A converted file and what was checked on the way.
+pub struct Converted {
+    pub bytes: Vec<u8>,
+    pub model: Model,
+}
+
+/// Builds the model from `source` with `config` (so any missing or mis-shaped tensor is reported by
+/// name before anything is written) and serialises it self-describing.
+pub fn convert(source: &[u8], config: ModelConfig, options: ConvertOptions) -> Result<Converted> {
+    let checkpoint = Checkpoint::from_bytes(source)?;
+    if config.bn_folded && options.fold_batch_norm {
+        return Err(Error::bad_config(
+            "the checkpoint's BatchNorm is already folded",
+        ));
+    }
+    // Validates names and shapes against the architecture.
+    let model = Model::from_checkpoint(&checkpoint, config)?;
+    let mut config = model.config().clone();
+    let tensors = if options.fold_batch_norm {
+        config.bn_folded = true;
+        fold_all(&checkpoint, config.bn_eps)?
+    } else {
+        let mut names: Vec<&str> = checkpoint.names().collect();
+        names.sort_unstable();
+        names
+            .into_iter()
+            .map(|name| named(name, checkpoint.tensor(name).unwrap()))
+            .collect::<Result<Vec<_>>>()?
+    };
+    let bytes = write_safetensors(&tensors, options.dtype, config.to_metadata())?;
+    // Whatever was written must load on its own, as the architecture it claims to be.
+    let model = Model::from_safetensors(&bytes, None)?;
+    Ok(Converted { bytes, model })
+}
+
+type NamedTensor = (String, Vec<usize>, Vec<f32>);
+
+fn named(name: &str, t: &Tensor) -> Result<NamedTensor> {
+    Ok((
+        name.to_string(),
+        t.dims().to_vec(),
+        t.flatten_all()?.to_vec1::<f32>()?,
+    ))
+}
+
+/// Folds every BatchNorm into the conv it follows. In the torchvision layouts a BatchNorm at
+/// `P.{i}` normalises the conv at `P.{i-1}` (`X.0`/`X.1` in `Conv2dNormActivation`, `conv.2`/`conv.3`
+/// for V2's project conv).
+fn fold_all(checkpoint: &Checkpoint, eps: f64) -> Result<Vec<NamedTensor>> {
+    let mut names: Vec<&str> = checkpoint.names().collect();
+    names.sort_unstable();
+    let bn_prefixes: Vec<&str> = names
+        .iter()
+        .filter_map(|n| n.strip_suffix(".running_var"))
+        .collect();
+    let mut folded = Vec::new();
+    let mut consumed = std::collections::HashSet::new();
+    for bn in &bn_prefixes {
+        let conv = preceding_module(bn).ok_or_else(|| {
+            Error::bad_model(format!("BatchNorm `{bn}` follows no numbered conv"))
+        })?;
+        let weight_name = format!("{conv}.weight");
+        let weight = checkpoint
+            .tensor(&weight_name)
+            .ok_or_else(|| Error::MissingTensor {
+                name: weight_name.clone(),
+            })?;
+        let read = |suffix: &str| -> Result<Vec<f32>> {
+            let name = format!("{bn}.{suffix}");
+            let t = checkpoint
+                .tensor(&name)
+                .ok_or_else(|| Error::MissingTensor { name: name.clone() })?;
+            Ok(t.to_vec1::<f32>()?)
+        };
+        let params = BatchNorm::new(
+            &read("weight")?,
+            &read("bias")?,
+            &read("running_mean")?,
+            &read("running_var")?,
+            eps,
+        )
+        .map_err(|c| Error::bad_model(format!("`{bn}.running_var` is negative at channel {c}")))?;
+        let (_, shape, mut values) = named(&weight_name, weight)?;
+        let bias = params.fold_into(&mut values);
+        folded.push((weight_name.clone(), shape, values));
+        folded.push((format!("{conv}.bias"), vec![bias.len()], bias));
+        consumed.insert(weight_name);
+        for suffix in ["weight", "bias", "running_mean", "running_var"] {
+            consumed.insert(format!("{bn}.{suffix}"));
+        }
+    }
+    for name in names {
+        if !consumed.contains(name) {
+            folded.push(named(name, checkpoint.tensor(name).unwrap())?);
+        }
+    }
+    folded.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(folded)
+}
+
+/// `features.3.conv.3` → `features.3.conv.2`
+fn preceding_module(prefix: &str) -> Option<String> {
+    let (parent, last) = prefix.rsplit_once('.')?;
+    let index: usize = last.parse().ok()?;
+    Some(format!("{parent}.{}", index.checked_sub(1)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn preceding_module_names() {
+        assert_eq!(
+            preceding_module("features.3.conv.3").as_deref(),
+            Some("features.3.conv.2")
+        );
+        assert_eq!(
+            preceding_module("features.0.1").as_deref(),
+            Some("features.0.0")
+        );
+        assert_eq!(preceding_module("features.0.0"), None);
+        assert_eq!(preceding_module("bn"), None);
+    }
+}

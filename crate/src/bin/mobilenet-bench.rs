@@ -1,0 +1,116 @@
+//! Native single-thread forward-pass timings for every checkpoint in `../shared`.
+//!
+//! `npm run bench:native` (or `RAYON_NUM_THREADS=1 cargo run --release --bin mobilenet-bench`).
+//! Reads `MOBILENET_SHARED_DIR` (default `../shared` next to the repository).
+
+use std::time::Instant;
+
+use mobilenet_wasm::{Architecture, Model, ModelConfig, PaddingMode, Pixels, V1Activation};
+
+const WARMUP: usize = 5;
+const RUNS: usize = 30;
+
+fn models() -> Vec<(&'static str, &'static str, ModelConfig)> {
+    use Architecture::*;
+    vec![
+        (
+            "mobilenetv3_small_100",
+            "weights/mobilenetv3_small_100.safetensors",
+            ModelConfig::new(MobileNetV3Small).with_padding(PaddingMode::TfSame),
+        ),
+        (
+            "mobilenetv2_100",
+            "weights/mobilenetv2_100.safetensors",
+            ModelConfig::new(MobileNetV2),
+        ),
+        (
+            "mobilenetv1_075",
+            "weights/mobilenetv1_075.safetensors",
+            ModelConfig::new(MobileNetV1)
+                .with_width(0.75)
+                .with_padding(PaddingMode::TfSame),
+        ),
+        (
+            "mobilenet_v3_large (random)",
+            "reference/synthetic/tv_mobilenet_v3_large.safetensors",
+            ModelConfig::new(MobileNetV3Large),
+        ),
+        (
+            "mobilenetv1_100 (random)",
+            "reference/synthetic/mobilenetv1_100.safetensors",
+            ModelConfig::new(MobileNetV1).with_v1_activation(V1Activation::Relu),
+        ),
+    ]
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn main() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        // Single thread, as in the browser; must be set before candle starts its thread pool.
+        std::env::set_var("RAYON_NUM_THREADS", "1");
+    }
+    let shared = std::env::var("MOBILENET_SHARED_DIR")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared").to_string());
+    println!(
+        "native, RAYON_NUM_THREADS={}, 224x224, {WARMUP} warm-up + {RUNS} runs",
+        std::env::var("RAYON_NUM_THREADS").unwrap()
+    );
+    println!(
+        "{:<30} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "model", "params", "load ms", "median ms", "p90 ms", "min ms"
+    );
+    let input = vec![0.1f32; 3 * 224 * 224];
+    for (name, path, config) in models() {
+        let bytes = match std::fs::read(format!("{shared}/{path}")) {
+            Ok(b) => b,
+            Err(e) => {
+                println!("{name:<30} skipped: {path}: {e}");
+                continue;
+            }
+        };
+        let start = Instant::now();
+        let model = Model::from_safetensors(&bytes, Some(config)).expect(name);
+        let load_ms = start.elapsed().as_secs_f64() * 1e3;
+        let mut times = Vec::with_capacity(RUNS);
+        for i in 0..WARMUP + RUNS {
+            let start = Instant::now();
+            let logits = model.logits_nchw(&input, [1, 3, 224, 224]).expect(name);
+            std::hint::black_box(logits);
+            if i >= WARMUP {
+                times.push(start.elapsed().as_secs_f64() * 1e3);
+            }
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "{name:<30} {:>10} {load_ms:>10.1} {:>10.2} {:>10.2} {:>10.2}",
+            model.parameters(),
+            percentile(&times, 0.5),
+            percentile(&times, 0.9),
+            times[0]
+        );
+    }
+
+    // Preprocessing a webcam-sized RGBA frame.
+    let frame: Vec<u8> = (0..640 * 480 * 4).map(|i| (i % 251) as u8).collect();
+    let pre = mobilenet_wasm::preprocess::Preprocess {
+        resize_size: 256,
+        crop_size: 224,
+        mean: mobilenet_wasm::config::IMAGENET_MEAN,
+        std: mobilenet_wasm::config::IMAGENET_STD,
+    };
+    let mut times: Vec<f64> = (0..RUNS)
+        .map(|_| {
+            let start = Instant::now();
+            std::hint::black_box(pre.run(&Pixels::rgba(&frame, 640, 480)).unwrap());
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    println!(
+        "preprocess 640x480 RGBA -> 224  median {:.2} ms",
+        percentile(&times, 0.5)
+    );
+}

@@ -17,6 +17,7 @@ pub mod layers;
 pub mod model;
 pub mod models;
 pub mod preprocess;
+pub mod wasm;
 
 pub use config::{Architecture, ModelConfig, PaddingMode, V1Activation};
 pub use error::{Error, Result};

@@ -1,0 +1,8 @@
+# Sourced by the other scripts: paths and tool locations shared by set-up, build and tests.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+# Weights and references live next to the repository, never in it (override with the variable).
+export MOBILENET_SHARED_DIR="${MOBILENET_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/shared}"
+export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
+export GECKODRIVER="${GECKODRIVER:-$HOME/.cargo/bin/geckodriver}"
+export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-900}"

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Every test: formatting and lints, the native suite, then the same suite compiled to wasm32 with
+# SIMD128 in headless Chrome and Firefox. Ends with one "N passed, N failed" line over all runners.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+bash scripts/setup.sh
+
+log="$(mktemp)"
+server_pid=""
+cleanup() {
+  [[ -n "$server_pid" ]] && kill "$server_pid" 2>/dev/null || true
+  rm -f "$log"
+}
+trap cleanup EXIT
+
+step() { echo; echo "=== $*"; }
+
+step "format and lints"
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo clippy --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
+
+step "native tests"
+cargo test 2>&1 | tee -a "$log"
+
+# The browser tests fetch ../shared from this server (CORS), as a page fetches weights from a CDN.
+port="${MOBILENET_TEST_PORT:-8765}"
+node scripts/serve.mjs --root "$MOBILENET_SHARED_DIR" --port "$port" --cors &
+server_pid=$!
+export MOBILENET_SHARED_URL="http://127.0.0.1:$port"
+for _ in $(seq 50); do curl -sf "$MOBILENET_SHARED_URL/weights/imagenet_classes.txt" >/dev/null && break; sleep 0.1; done
+
+for browser in chrome firefox; do
+  step "wasm32 + SIMD128 tests in headless $browser"
+  (cd crate && wasm-pack test --headless "--$browser" --release --mode no-install) 2>&1 | tee -a "$log"
+done
+
+results=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$log" || true)
+passed=$(awk '{ s += $4 } END { print s + 0 }' <<<"$results")
+failed=$(awk '{ s += $6 } END { print s + 0 }' <<<"$results")
+echo
+echo "all: $passed passed, $failed failed"
+[[ "$failed" -eq 0 && "$passed" -gt 0 ]]

@@ -1,0 +1,58 @@
+// Placeholder demo: load the default model, classify a chosen image.
+import init, { MobileNet } from "./pkg/mobilenet_wasm.js";
+
+const status = document.getElementById("status");
+const results = document.getElementById("results");
+const canvas = document.getElementById("preview");
+
+async function loadModel() {
+  await init();
+  const response = await fetch("models/mobilenet_v3_small.safetensors");
+  if (!response.ok) throw new Error(`model download failed: HTTP ${response.status}`);
+  return new MobileNet(new Uint8Array(await response.arrayBuffer()));
+}
+
+function show(predictions, ms) {
+  results.replaceChildren(
+    ...predictions.map((p) => {
+      const li = document.createElement("li");
+      li.textContent = p.label ?? `class ${p.index}`;
+      const prob = document.createElement("span");
+      prob.textContent = `${(p.probability * 100).toFixed(1)} %`;
+      li.append(prob);
+      return li;
+    }),
+  );
+  status.textContent = `Classified in ${ms.toFixed(1)} ms.`;
+}
+
+const model = loadModel().then(
+  (m) => {
+    const { arch, parameters } = m.info;
+    status.textContent = `${arch} ready (${(parameters / 1e6).toFixed(2)} M parameters). Choose an image.`;
+    return m;
+  },
+  (err) => {
+    status.textContent = `Could not load the model: ${err.message}`;
+    throw err;
+  },
+);
+
+document.getElementById("file").addEventListener("change", async (event) => {
+  const file = event.target.files[0];
+  if (!file) return;
+  try {
+    const bitmap = await createImageBitmap(file);
+    canvas.width = bitmap.width;
+    canvas.height = bitmap.height;
+    const ctx = canvas.getContext("2d");
+    ctx.drawImage(bitmap, 0, 0);
+    const { data, width, height } = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
+    const m = await model;
+    const start = performance.now();
+    const predictions = m.classifyRgba(new Uint8Array(data.buffer), width, height, 5);
+    show(predictions, performance.now() - start);
+  } catch (err) {
+    status.textContent = `Could not classify: ${err.message}${err.code ? ` (${err.code})` : ""}`;
+  }
+});

@@ -81,11 +81,7 @@ impl WasmModel {
         width: u32,
         height: u32,
     ) -> Result<Float32Array, JsValue> {
-        let logits = self
-            .model
-            .logits(&Pixels::rgba(rgba, width, height))
-            .map_err(js_error)?;
-        Ok(Float32Array::from(&logits[..]))
+        self.floats(Model::logits, &Pixels::rgba(rgba, width, height))
     }
 
     /// Pooled features (the embedding before the classifier) of RGBA pixels.
@@ -96,10 +92,17 @@ impl WasmModel {
         width: u32,
         height: u32,
     ) -> Result<Float32Array, JsValue> {
-        let embedding = self
-            .model
-            .embed(&Pixels::rgba(rgba, width, height))
-            .map_err(js_error)?;
-        Ok(Float32Array::from(&embedding[..]))
+        self.floats(Model::embed, &Pixels::rgba(rgba, width, height))
+    }
+}
+
+impl WasmModel {
+    fn floats(
+        &self,
+        compute: fn(&Model, &Pixels) -> crate::Result<Vec<f32>>,
+        pixels: &Pixels,
+    ) -> Result<Float32Array, JsValue> {
+        let values = compute(&self.model, pixels).map_err(js_error)?;
+        Ok(Float32Array::from(&values[..]))
     }
 }

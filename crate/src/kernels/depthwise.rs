@@ -290,4 +290,61 @@ mod tests {
             }
         }
     }
+
+    /// The kernel against candle's own grouped convolution (`groups = channels`), which is what it
+    /// replaces; the zero padding is applied explicitly since candle pads symmetrically only.
+    #[test]
+    fn matches_candle_grouped_conv() {
+        use candle_core::{Device, Tensor};
+        let mut scratch = Vec::new();
+        for (k, s, h, w, pads) in [
+            (3, 1, 12, 10, (1, 1, 1, 1)),
+            (3, 2, 12, 10, (0, 1, 0, 1)),
+            (5, 2, 11, 14, (2, 2, 1, 2)),
+            (5, 1, 9, 9, (2, 2, 2, 2)),
+        ] {
+            let c = 6;
+            let g = DepthwiseGeometry {
+                channels: c,
+                in_h: h,
+                in_w: w,
+                kernel: k,
+                stride: s,
+                pad_top: pads.0,
+                pad_bottom: pads.1,
+                pad_left: pads.2,
+                pad_right: pads.3,
+            };
+            let input = pseudo_random(c * h * w, 7);
+            let weights = pseudo_random(c * k * k, 8);
+            let bias = vec![0.0; c];
+            let mut ours = vec![0.0; c * g.out_h() * g.out_w()];
+            depthwise(
+                &input,
+                &weights,
+                &bias,
+                &g,
+                Activation::Identity,
+                &mut ours,
+                &mut scratch,
+            );
+            let x = Tensor::from_slice(&input, (1, c, h, w), &Device::Cpu).unwrap();
+            let kernel = Tensor::from_slice(&weights, (c, 1, k, k), &Device::Cpu).unwrap();
+            let candle = x
+                .pad_with_zeros(2, pads.0, pads.1)
+                .unwrap()
+                .pad_with_zeros(3, pads.2, pads.3)
+                .unwrap()
+                .conv2d(&kernel, 0, s, 1, c)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            assert_eq!(candle.len(), ours.len(), "{g:?}");
+            for (a, b) in ours.iter().zip(&candle) {
+                assert!((a - b).abs() <= 1e-5 * (1.0 + b.abs()), "{g:?}: {a} vs {b}");
+            }
+        }
+    }
 }

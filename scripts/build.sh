@@ -1,12 +1,23 @@
 #!/usr/bin/env bash
-# Builds the wasm package (release, SIMD128) into www/pkg and converts the real checkpoints into
-# self-describing model files in www/models (both git-ignored).
+# Builds the npm package (release, SIMD128) into pkg/, packs it into target/npm/, and prepares the
+# demo in www/ (the package in www/pkg, self-describing model files in www/models; all git-ignored).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
-wasm-pack build crate --release --target web --out-dir ../www/pkg --mode no-install
-gzip -9 -c www/pkg/mobilenet_wasm_bg.wasm | wc -c | awk '{ printf "[build] wasm: %.0f kB gzipped\n", $1 / 1024 }'
+rm -rf pkg
+wasm-pack build crate --release --target web --out-dir ../pkg --mode no-install --no-pack
+rm -f pkg/.gitignore
+cp pkg-template/* pkg/
+wasm=pkg/mobilenet_wasm_bg.wasm
+printf '[build] wasm: %d kB, %d kB gzipped\n' $(( $(wc -c < $wasm) / 1024 )) $(( $(gzip -9 -c $wasm | wc -c) / 1024 ))
+mkdir -p target/npm
+rm -f target/npm/*.tgz
+tarball=$(npm pack ./pkg --pack-destination target/npm --silent | tail -n 1)
+printf '[build] package: target/npm/%s, %d kB\n' "$tarball" $(( $(wc -c < "target/npm/$tarball") / 1024 ))
+
+rm -rf www/pkg
+cp -r pkg www/pkg
 
 cargo build --release --bin mobilenet-convert
 convert="target/release/mobilenet-convert"

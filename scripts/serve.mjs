@@ -1,20 +1,13 @@
 // Minimal static file server (no dependencies): serves a directory on 127.0.0.1 with correct MIME
-// types (application/wasm for streaming compilation) and, with --cors, cross-origin headers so the
-// in-browser tests can fetch ../shared from another origin.
+// types (application/wasm for streaming compilation) and, with `cors`, cross-origin headers so
+// pages on another origin can fetch from it, as they would from a CDN.
 //
-//   node scripts/serve.mjs --root DIR [--port 8080] [--cors]
+//   node scripts/serve.mjs --root DIR [--port 8080] [--cors]      (port 0: any free port)
+//   import { serve } from "./serve.mjs"; const { url, close } = await serve({ root, port: 0 });
 import { createServer } from "node:http";
 import { createReadStream, statSync } from "node:fs";
 import { extname, join, normalize, resolve, sep } from "node:path";
-
-const args = process.argv.slice(2);
-const option = (name, fallback) => {
-  const i = args.indexOf(name);
-  return i >= 0 ? args[i + 1] : fallback;
-};
-const root = resolve(option("--root", "."));
-const port = Number(option("--port", "8080"));
-const cors = args.includes("--cors");
+import { pathToFileURL } from "node:url";
 
 const TYPES = {
   ".html": "text/html; charset=utf-8",
@@ -29,29 +22,47 @@ const TYPES = {
   ".txt": "text/plain; charset=utf-8",
 };
 
-const server = createServer((req, res) => {
-  const headers = cors ? { "Access-Control-Allow-Origin": "*" } : {};
-  const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
-  let file = normalize(join(root, path));
-  if (file !== root && !file.startsWith(root + sep)) {
-    res.writeHead(403, headers).end("forbidden");
-    return;
-  }
-  try {
-    if (statSync(file).isDirectory()) file = join(file, "index.html");
-    const size = statSync(file).size;
-    res.writeHead(200, {
-      ...headers,
-      "Content-Type": TYPES[extname(file)] ?? "application/octet-stream",
-      "Content-Length": size,
-      "Cache-Control": "no-cache",
+export function serve({ root, port = 8080, cors = false, headers: extra = {} }) {
+  root = resolve(root);
+  const server = createServer((req, res) => {
+    const headers = { ...extra, ...(cors ? { "Access-Control-Allow-Origin": "*" } : {}) };
+    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    let file = normalize(join(root, path));
+    if (file !== root && !file.startsWith(root + sep)) {
+      res.writeHead(403, headers).end("forbidden");
+      return;
+    }
+    try {
+      if (statSync(file).isDirectory()) file = join(file, "index.html");
+      const size = statSync(file).size;
+      res.writeHead(200, {
+        ...headers,
+        "Content-Type": TYPES[extname(file)] ?? "application/octet-stream",
+        "Content-Length": size,
+        "Cache-Control": "no-cache",
+      });
+      if (req.method === "HEAD") res.end();
+      else createReadStream(file).pipe(res);
+    } catch {
+      res.writeHead(404, headers).end("not found");
+    }
+  });
+  return new Promise((done, fail) => {
+    server.once("error", fail);
+    server.listen(port, "127.0.0.1", () => {
+      const url = `http://127.0.0.1:${server.address().port}`;
+      done({ url, close: () => new Promise((closed) => server.close(closed)) });
     });
-    if (req.method === "HEAD") res.end();
-    else createReadStream(file).pipe(res);
-  } catch {
-    res.writeHead(404, headers).end("not found");
-  }
-});
-server.listen(port, "127.0.0.1", () => {
-  console.log(`serving ${root} at http://127.0.0.1:${port}/`);
-});
+  });
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const args = process.argv.slice(2);
+  const option = (name, fallback) => {
+    const i = args.indexOf(name);
+    return i >= 0 ? args[i + 1] : fallback;
+  };
+  const root = option("--root", ".");
+  const { url } = await serve({ root, port: Number(option("--port", "8080")), cors: args.includes("--cors") });
+  console.log(`serving ${resolve(root)} at ${url}/`);
+}

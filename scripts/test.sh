@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every test: formatting and lints, the native suite, then the same suite compiled to wasm32 with
-# SIMD128 in headless Chrome and Firefox. Ends with one "N passed, N failed" line over all runners.
+# Every test: formatting and lints, the native suite, the same suite compiled to wasm32 with SIMD128
+# in headless Chrome and Firefox, then the npm package in pages (plain page, worker, Vite app) and
+# its typings. Ends with one "N passed, N failed" line over all runners.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -36,9 +37,14 @@ for browser in chrome firefox; do
   (cd crate && wasm-pack test --headless "--$browser" --release --mode no-install) 2>&1 | tee -a "$log"
 done
 
+step "npm package: build, pack, then page tests in headless Chromium"
+bash scripts/build.sh
+node --test --test-reporter=spec tests/package.test.mjs tests/vite.test.mjs tests/types.test.mjs 2>&1 | tee -a "$log"
+
+# cargo/wasm-bindgen-test: "test result: ok. N passed; M failed"; node: "ℹ pass N", "ℹ fail M".
 results=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$log" || true)
-passed=$(awk '{ s += $4 } END { print s + 0 }' <<<"$results")
-failed=$(awk '{ s += $6 } END { print s + 0 }' <<<"$results")
+passed=$(( $(awk '{ s += $4 } END { print s + 0 }' <<<"$results") + $(awk '/^ℹ pass / { s += $3 } END { print s + 0 }' "$log") ))
+failed=$(( $(awk '{ s += $6 } END { print s + 0 }' <<<"$results") + $(awk '/^ℹ fail / { s += $3 } END { print s + 0 }' "$log") ))
 echo
 echo "all: $passed passed, $failed failed"
 [[ "$failed" -eq 0 && "$passed" -gt 0 ]]

@@ -1,15 +1,16 @@
 // Placeholder demo: load the default model, classify a chosen image.
-import init, { MobileNet } from "./pkg/mobilenet_wasm.js";
+import { Classifier } from "./pkg/index.js";
 
 const status = document.getElementById("status");
 const results = document.getElementById("results");
 const canvas = document.getElementById("preview");
 
-async function loadModel() {
-  await init();
-  const response = await fetch("models/mobilenet_v3_small.safetensors");
-  if (!response.ok) throw new Error(`model download failed: HTTP ${response.status}`);
-  return new MobileNet(new Uint8Array(await response.arrayBuffer()));
+function loadModel() {
+  return Classifier.load("models/mobilenet_v3_small.safetensors", {
+    onProgress: (loaded, total) => {
+      status.textContent = `Loading model… ${Math.round((100 * loaded) / (total ?? loaded))} %`;
+    },
+  });
 }
 
 function show(predictions, ms) {
@@ -47,10 +48,9 @@ document.getElementById("file").addEventListener("change", async (event) => {
     canvas.height = bitmap.height;
     const ctx = canvas.getContext("2d");
     ctx.drawImage(bitmap, 0, 0);
-    const { data, width, height } = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
     const m = await model;
     const start = performance.now();
-    const predictions = m.classifyRgba(new Uint8Array(data.buffer), width, height, 5);
+    const predictions = await m.classify(bitmap, { topK: 5 });
     show(predictions, performance.now() - start);
   } catch (err) {
     status.textContent = `Could not classify: ${err.message}${err.code ? ` (${err.code})` : ""}`;

@@ -230,6 +230,51 @@ impl ModelConfig {
     }
 }
 
+/// What a caller may say about a checkpoint when loading it. A self-describing file needs none of
+/// it; a plain checkpoint needs at least `arch`. Given fields override the file's metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LoadOptions {
+    pub arch: Option<Architecture>,
+    pub width: Option<f64>,
+    pub padding: Option<PaddingMode>,
+    pub v1_activation: Option<V1Activation>,
+    pub input_size: Option<u32>,
+    pub labels: Option<Vec<String>>,
+}
+
+impl LoadOptions {
+    /// The config for a file whose metadata describes `described` (`None` for a plain checkpoint).
+    pub fn resolve(&self, described: Option<ModelConfig>) -> Result<ModelConfig> {
+        let mut config = match (self.arch, described) {
+            (Some(arch), Some(d)) if d.arch == arch => d,
+            (Some(arch), _) => ModelConfig::new(arch),
+            (None, Some(d)) => d,
+            (None, None) => {
+                return Err(Error::UnknownArchitecture(
+                    "(none given: a plain checkpoint needs its architecture)".into(),
+                ))
+            }
+        };
+        if let Some(width) = self.width {
+            config.width = width;
+        }
+        if let Some(padding) = self.padding {
+            config.padding = padding;
+        }
+        if let Some(activation) = self.v1_activation {
+            config.v1_activation = activation;
+        }
+        if let Some(size) = self.input_size {
+            config = config.with_input_size(size);
+        }
+        if let Some(labels) = &self.labels {
+            config.labels = Some(labels.clone());
+        }
+        config.validate()?;
+        Ok(config)
+    }
+}
+
 /// Keys of the `__metadata__` of a self-describing model file.
 pub mod meta_keys {
     pub const FORMAT: &str = "mobilenet_wasm.format";
@@ -360,6 +405,37 @@ mod tests {
             .unwrap();
         assert_eq!(back, config);
         assert_eq!(back.resize_size, 183);
+    }
+
+    #[test]
+    fn load_options_override_metadata() {
+        let described = ModelConfig::new(Architecture::MobileNetV1)
+            .with_width(0.75)
+            .with_padding(PaddingMode::TfSame);
+        let relabel = LoadOptions {
+            labels: Some(vec!["x".into()]),
+            ..Default::default()
+        };
+        let config = relabel.resolve(Some(described.clone())).unwrap();
+        assert_eq!(config.width, 0.75);
+        assert_eq!(config.labels, Some(vec!["x".to_string()]));
+        let other_arch = LoadOptions {
+            arch: Some(Architecture::MobileNetV2),
+            ..Default::default()
+        };
+        let config = other_arch.resolve(Some(described)).unwrap();
+        assert_eq!(
+            (config.arch, config.width),
+            (Architecture::MobileNetV2, 1.0)
+        );
+        let err = LoadOptions::default().resolve(None).unwrap_err();
+        assert_eq!(err.code(), "UNKNOWN_ARCH");
+        let bad = LoadOptions {
+            arch: Some(Architecture::MobileNetV2),
+            width: Some(0.0),
+            ..Default::default()
+        };
+        assert_eq!(bad.resolve(None).unwrap_err().code(), "BAD_CONFIG");
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub mod models;
 pub mod preprocess;
 pub mod wasm;
 
-pub use config::{Architecture, ModelConfig, PaddingMode, V1Activation};
+pub use config::{Architecture, LoadOptions, ModelConfig, PaddingMode, V1Activation};
 pub use error::{Error, Result};
 pub use model::{Model, Prediction};
 pub use preprocess::Pixels;

@@ -3,7 +3,7 @@
 use candle_core::{Device, Tensor};
 
 use crate::checkpoint::Checkpoint;
-use crate::config::{Architecture, ModelConfig};
+use crate::config::{Architecture, LoadOptions, ModelConfig};
 use crate::error::{Error, Result};
 use crate::models::{self, Network};
 use crate::preprocess::{Pixels, Preprocess};
@@ -26,16 +26,16 @@ impl Model {
     /// Loads a safetensors file. A self-describing file carries its config in its metadata; a plain
     /// checkpoint needs `config`. When both exist, `config` wins (e.g. to relabel).
     pub fn from_safetensors(bytes: &[u8], config: Option<ModelConfig>) -> Result<Self> {
+        match config {
+            Some(config) => Self::from_checkpoint(&Checkpoint::from_bytes(bytes)?, config),
+            None => Self::load(bytes, &LoadOptions::default()),
+        }
+    }
+
+    /// Loads a safetensors file with `options` filling in or overriding its metadata.
+    pub fn load(bytes: &[u8], options: &LoadOptions) -> Result<Self> {
         let checkpoint = Checkpoint::from_bytes(bytes)?;
-        let config = match (config, ModelConfig::from_metadata(checkpoint.metadata())?) {
-            (Some(given), _) => given,
-            (None, Some(described)) => described,
-            (None, None) => {
-                return Err(Error::UnknownArchitecture(
-                    "(none: a plain checkpoint needs an architecture)".into(),
-                ))
-            }
-        };
+        let config = options.resolve(ModelConfig::from_metadata(checkpoint.metadata())?)?;
         Self::from_checkpoint(&checkpoint, config)
     }
 

@@ -5,6 +5,7 @@
 use js_sys::{Array, Float32Array, Object, Reflect};
 use wasm_bindgen::prelude::*;
 
+use crate::config::LoadOptions;
 use crate::error::Error;
 use crate::model::Model;
 use crate::preprocess::Pixels;
@@ -13,6 +14,68 @@ fn js_error(err: Error) -> JsValue {
     let js = js_sys::Error::new(&err.to_string());
     let _ = Reflect::set(&js, &"code".into(), &err.code().into());
     js.into()
+}
+
+/// Reads the JS options object; `undefined`/`null` fields are absent.
+fn load_options(options: &JsValue) -> Result<LoadOptions, Error> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(LoadOptions::default());
+    }
+    if !options.is_object() {
+        return Err(Error::BadConfig("options must be an object".into()));
+    }
+    let field = |key: &str| {
+        Reflect::get(options, &key.into())
+            .ok()
+            .filter(|v| !v.is_undefined() && !v.is_null())
+    };
+    let string = |key: &str| -> Result<Option<String>, Error> {
+        field(key)
+            .map(|v| {
+                v.as_string()
+                    .ok_or_else(|| Error::BadConfig(format!("options.{key} must be a string")))
+            })
+            .transpose()
+    };
+    let number = |key: &str| -> Result<Option<f64>, Error> {
+        field(key)
+            .map(|v| {
+                v.as_f64()
+                    .ok_or_else(|| Error::BadConfig(format!("options.{key} must be a number")))
+            })
+            .transpose()
+    };
+    let labels = match field("labels") {
+        None => None,
+        Some(v) if Array::is_array(&v) => Some(
+            Array::from(&v)
+                .iter()
+                .map(|l| {
+                    l.as_string().ok_or_else(|| {
+                        Error::BadConfig("options.labels must be an array of strings".into())
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?,
+        ),
+        Some(_) => {
+            return Err(Error::BadConfig(
+                "options.labels must be an array of strings".into(),
+            ))
+        }
+    };
+    let input_size = match number("inputSize")? {
+        Some(n) if n.fract() == 0.0 && (1.0..=65535.0).contains(&n) => Some(n as u32),
+        Some(n) => return Err(Error::BadConfig(format!("options.inputSize {n}"))),
+        None => None,
+    };
+    Ok(LoadOptions {
+        arch: string("arch")?.map(|a| a.parse()).transpose()?,
+        width: number("width")?,
+        padding: string("padding")?.map(|p| p.parse()).transpose()?,
+        v1_activation: string("activation")?.map(|a| a.parse()).transpose()?,
+        input_size,
+        labels,
+    })
 }
 
 fn set(object: &Object, key: &str, value: impl Into<JsValue>) {
@@ -27,10 +90,12 @@ pub struct WasmModel {
 
 #[wasm_bindgen(js_class = MobileNet)]
 impl WasmModel {
-    /// Loads a self-describing safetensors model file.
+    /// Loads a safetensors model file. `options` (`{ arch, width, padding, activation, inputSize,
+    /// labels }`, all optional) describes a plain checkpoint or overrides a self-describing one.
     #[wasm_bindgen(constructor)]
-    pub fn new(bytes: &[u8]) -> Result<WasmModel, JsValue> {
-        let model = Model::from_safetensors(bytes, None).map_err(js_error)?;
+    pub fn new(bytes: &[u8], options: JsValue) -> Result<WasmModel, JsValue> {
+        let options = load_options(&options).map_err(js_error)?;
+        let model = Model::load(bytes, &options).map_err(js_error)?;
         Ok(WasmModel { model })
     }
 

@@ -37,10 +37,27 @@ async fn model_bytes() -> Vec<u8> {
 
 async fn check_boundary() {
     let bytes = model_bytes().await;
-    let err = WasmModel::new(&bytes[..100]).err().unwrap();
+    let err = WasmModel::new(&bytes[..100], JsValue::UNDEFINED)
+        .err()
+        .unwrap();
     assert_eq!(code(&err), "BAD_MODEL");
 
-    let model = WasmModel::new(&bytes).unwrap();
+    // A plain checkpoint needs its architecture, given as an options object.
+    let plain = shared("weights/mobilenetv2_100.safetensors").await;
+    let err = WasmModel::new(&plain, JsValue::UNDEFINED).err().unwrap();
+    assert_eq!(code(&err), "UNKNOWN_ARCH");
+    let options = js_sys::Object::new();
+    Reflect::set(&options, &"arch".into(), &"mobilenet_v2".into()).unwrap();
+    Reflect::set(&options, &"width".into(), &"wide".into()).unwrap();
+    let err = WasmModel::new(&plain, options.clone().into())
+        .err()
+        .unwrap();
+    assert_eq!(code(&err), "BAD_CONFIG");
+    Reflect::set(&options, &"width".into(), &1.0.into()).unwrap();
+    let v2 = WasmModel::new(&plain, options.into()).unwrap();
+    assert_eq!(Reflect::get(&v2.info(), &"labels".into()).unwrap(), false);
+
+    let model = WasmModel::new(&bytes, JsValue::NULL).unwrap();
     let info = model.info();
     assert_eq!(
         Reflect::get(&info, &"arch".into()).unwrap(),

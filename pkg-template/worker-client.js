@@ -1,0 +1,127 @@
+// Classifier.loadInWorker: the page-side proxy of a Classifier running in a dedicated worker, with
+// the same methods. Images become ImageBitmaps (transferred) or pixel arrays (copied once).
+import { MobileNetError, baseUrl, rawBitmap } from "./core.js";
+
+const is = (value, name) => typeof globalThis[name] === "function" && value instanceof globalThis[name];
+
+class Connection {
+  #worker;
+  #pending = new Map();
+  #next = 0;
+  #broken;
+
+  constructor(worker) {
+    this.#worker = worker;
+    worker.onmessage = ({ data }) => {
+      const call = this.#pending.get(data.id);
+      if (!call) return;
+      if (data.progress) {
+        call.onProgress?.(...data.progress);
+        return;
+      }
+      this.#pending.delete(data.id);
+      if (data.error) call.reject(new MobileNetError(data.error.code, data.error.message));
+      else call.resolve(data.result);
+    };
+    worker.onerror = (event) => {
+      event.preventDefault?.();
+      this.#fail(new MobileNetError("WORKER", `the worker failed: ${event.message ?? "could not start"}`));
+    };
+  }
+
+  call(method, args, transfer = [], onProgress) {
+    if (this.#broken) return Promise.reject(this.#broken);
+    const id = this.#next++;
+    return new Promise((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, onProgress });
+      this.#worker.postMessage({ id, method, args }, transfer);
+    });
+  }
+
+  terminate() {
+    this.#worker.terminate();
+    this.#fail(new MobileNetError("DISPOSED", "the classifier has been disposed"));
+  }
+
+  #fail(error) {
+    this.#broken = error;
+    for (const call of this.#pending.values()) call.reject(error);
+    this.#pending.clear();
+  }
+}
+
+/** What to post for an image, and what to transfer with it. */
+async function imageMessage(image) {
+  if (image == null) throw new MobileNetError("BAD_IMAGE", "no image given");
+  if (is(image, "ImageData") || (image.data !== undefined && !is(image, "HTMLElement"))) {
+    // Structured clone copies the pixels once; the caller keeps its own array.
+    return [{ data: image.data, width: image.width, height: image.height }, []];
+  }
+  try {
+    // Decoded and copied off the main thread; the bitmap is ours to transfer. <img> elements are
+    // decoded without colour management, as in the page (see rawBitmap).
+    const bitmap = await (is(image, "HTMLImageElement") ? rawBitmap(image) : createImageBitmap(image));
+    return [bitmap, [bitmap]];
+  } catch (cause) {
+    throw new MobileNetError("BAD_IMAGE", `could not read the image: ${cause.message}`, { cause });
+  }
+}
+
+/** A classifier running in a dedicated worker; same methods as Classifier. */
+export class WorkerClassifier {
+  #connection;
+  #info;
+
+  constructor(connection, info) {
+    this.#connection = connection;
+    this.#info = Object.freeze(info);
+  }
+
+  static async load(source, options = {}) {
+    const { onProgress, worker, ...rest } = options;
+    if (rest.wasmUrl !== undefined) rest.wasmUrl = new URL(rest.wasmUrl, baseUrl()).href;
+    let payload = source;
+    const transfer = [];
+    if (typeof source === "string" || source instanceof URL) {
+      payload = new URL(source, baseUrl()).href;
+    } else if (typeof Response !== "undefined" && source instanceof Response) {
+      if (!source.ok) throw new MobileNetError("FETCH", `the response is HTTP ${source.status}`);
+      payload = new Uint8Array(await source.arrayBuffer());
+      transfer.push(payload.buffer);
+    }
+    const connection = new Connection(
+      worker ?? new Worker(new URL("./worker.js", import.meta.url), { type: "module" }),
+    );
+    try {
+      const info = await connection.call("load", [payload, rest], transfer, onProgress);
+      return new WorkerClassifier(connection, info);
+    } catch (error) {
+      connection.terminate();
+      throw error;
+    }
+  }
+
+  get info() {
+    return this.#info;
+  }
+
+  async classify(image, options) {
+    const [message, transfer] = await imageMessage(image);
+    return this.#connection.call("classify", [message, options], transfer);
+  }
+
+  async logits(image) {
+    const [message, transfer] = await imageMessage(image);
+    return this.#connection.call("logits", [message], transfer);
+  }
+
+  async embed(image) {
+    const [message, transfer] = await imageMessage(image);
+    return this.#connection.call("embed", [message], transfer);
+  }
+
+  /** Stops the worker; later calls reject with code DISPOSED. */
+  dispose() {
+    this.#connection.terminate();
+  }
+}

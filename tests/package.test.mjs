@@ -1,0 +1,371 @@
+// The npm package as a user gets it: the packed tarball npm-installed into a plain page, driven in
+// headless Chromium, loading the real models over HTTP from another origin.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { statSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import {
+  IMAGES,
+  MODELS,
+  ROOT,
+  SHARED,
+  copyInto,
+  installPackage,
+  launchChromium,
+  maxAbsDiff,
+  reference,
+  serveDir,
+  serveShared,
+  sharedFile,
+  tolerance,
+  watchConsole,
+} from "./support/harness.mjs";
+
+let shared, site, browser, page, errors;
+
+before(async () => {
+  const dir = installPackage("site");
+  copyInto(dir, join(ROOT, "tests/page"));
+  shared = await serveShared();
+  site = await serveDir(dir);
+  browser = await launchChromium();
+  page = await browser.newPage();
+  errors = watchConsole(page, /no-such-model/);
+  await page.goto(`${site.url}/index.html?shared=${shared.url}`);
+  await page.waitForFunction(() => window.pageReady === true);
+  // One main-thread classifier per trained model, for the tests below.
+  await page.evaluate(async (models) => {
+    window.classifiers = {};
+    for (const [name, options] of Object.entries(models)) {
+      const url = `${shared}/weights/${name}.safetensors`;
+      window.classifiers[name] = await mnw.Classifier.load(url, { ...options, labels: await labels() });
+    }
+  }, MODELS);
+});
+
+after(async () => {
+  await browser?.close();
+  await site?.close();
+  await shared?.close();
+  assert.deepEqual(errors, [], "the page logged errors");
+});
+
+test("loads each trained model over HTTP, reporting progress", async () => {
+  for (const [name, options] of Object.entries(MODELS)) {
+    const size = statSync(join(SHARED, `weights/${name}.safetensors`)).size;
+    const { progress, info } = await page.evaluate(
+      async ({ name, options }) => {
+        const progress = [];
+        const url = `${shared}/weights/${name}.safetensors`;
+        const onProgress = (loaded, total) => progress.push([loaded, total]);
+        const clf = await mnw.Classifier.load(url, { ...options, cache: false, onProgress });
+        const info = clf.info;
+        clf.dispose();
+        return { progress, info };
+      },
+      { name, options },
+    );
+    assert.ok(progress.length > 2, `${name}: ${progress.length} progress events`);
+    assert.deepEqual(progress[0], [0, size]);
+    assert.deepEqual(progress.at(-1), [size, size]);
+    for (let i = 1; i < progress.length; i++) assert.ok(progress[i][0] >= progress[i - 1][0]);
+    assert.equal(info.arch, options.arch);
+    assert.equal(info.width, options.width ?? 1);
+    assert.equal(info.numClasses, 1000);
+    assert.equal(info.inputSize, 224);
+    assert.equal(info.labels, false);
+    assert.ok(info.parameters > 2e6, `${info.parameters} parameters`);
+  }
+});
+
+test("every image gives PyTorch's top-1 from <img>, <canvas>, ImageBitmap, ImageData and raw bytes", async () => {
+  for (const name of Object.keys(MODELS)) {
+    const expected = Object.fromEntries(reference(name).images.map((e) => [e.file, e.top5[0]]));
+    const results = await page.evaluate(
+      async ({ name, images }) => {
+        const clf = classifiers[name];
+        const out = {};
+        for (const image of images) {
+          const f = await forms(image);
+          out[image] = {};
+          for (const form of ["img", "canvas", "bitmap", "imageData", "raw"]) {
+            const [top] = await clf.classify(f[form], { topK: 1 });
+            out[image][form] = top;
+          }
+        }
+        return out;
+      },
+      { name, images: IMAGES },
+    );
+    for (const image of IMAGES) {
+      for (const [form, top] of Object.entries(results[image])) {
+        assert.equal(top.index, expected[image].index, `${name} ${image} from ${form}`);
+        assert.equal(top.label, expected[image].label, `${name} ${image} from ${form}`);
+      }
+    }
+  }
+});
+
+test("logits match PyTorch within tolerance where the browser decodes pixels as PIL does", async () => {
+  // PNGs without alpha: the browser's decoded pixels are the file's, as in PIL.
+  const exact = ["chelsea.png", "coffee.png", "astronaut.png", "camera.png"];
+  for (const name of Object.keys(MODELS)) {
+    const refs = Object.fromEntries(reference(name).images.map((e) => [e.file, e.logits]));
+    const logits = await page.evaluate(
+      async ({ name, images }) => {
+        const out = {};
+        for (const image of images) {
+          out[image] = Array.from(await classifiers[name].logits((await forms(image)).raw));
+        }
+        return out;
+      },
+      { name, images: exact },
+    );
+    for (const image of exact) {
+      const diff = maxAbsDiff(logits[image], refs[image]);
+      assert.ok(diff <= tolerance(refs[image]), `${name} ${image}: max |Δlogit| ${diff}`);
+    }
+  }
+});
+
+test("the embedding is the pooled feature vector", async () => {
+  const sizes = await page.evaluate(async () => {
+    const { raw } = await forms("chelsea.png");
+    const out = {};
+    for (const [name, clf] of Object.entries(classifiers)) out[name] = (await clf.embed(raw)).length;
+    return out;
+  });
+  assert.deepEqual(sizes, { mobilenetv3_small_100: 576, mobilenetv2_100: 1280, mobilenetv1_075: 768 });
+});
+
+test("sources: URL, ArrayBuffer, Uint8Array and Response give the same model", async () => {
+  const tops = await page.evaluate(async () => {
+    const url = `${shared}/weights/mobilenetv3_small_100.safetensors`;
+    const options = { arch: "mobilenet_v3_small", padding: "tf" };
+    const buffer = await (await fetch(url)).arrayBuffer();
+    const sources = [new URL(url), buffer, new Uint8Array(buffer), await fetch(url)];
+    const { raw } = await forms("coffee.png");
+    const out = [];
+    for (const source of sources) {
+      const clf = await mnw.Classifier.load(source, { ...options, cache: false });
+      out.push((await clf.classify(raw, { topK: 1 }))[0]);
+      clf.dispose();
+    }
+    return out;
+  });
+  for (const top of tops) assert.deepEqual(top, { ...tops[0], label: null });
+  assert.equal(tops[0].index, 967);
+});
+
+test("integrity is checked before use", async () => {
+  const file = sharedFile("weights/mobilenetv3_small_100.safetensors");
+  const good = `sha256-${createHash("sha256").update(file).digest("base64")}`;
+  const wrong = `sha256-${createHash("sha256").update("something else").digest("base64")}`;
+  const codes = await page.evaluate(
+    async ({ good, wrong }) => {
+      const url = `${shared}/weights/mobilenetv3_small_100.safetensors`;
+      const options = { arch: "mobilenet_v3_small", padding: "tf", cache: false };
+      const attempt = (source, integrity) =>
+        mnw.Classifier.load(source, { ...options, integrity }).then(
+          (clf) => (clf.dispose(), "ok"),
+          (e) => e.code,
+        );
+      const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+      return [
+        await attempt(url, good),
+        await attempt(url, wrong),
+        await attempt(url, "md5-abc"),
+        await attempt(bytes, good),
+        await attempt(bytes, wrong),
+      ];
+    },
+    { good, wrong },
+  );
+  assert.deepEqual(codes, ["ok", "INTEGRITY", "INTEGRITY", "ok", "INTEGRITY"]);
+});
+
+test("bad model files are rejected with their code, and nothing else breaks", async () => {
+  const result = await page.evaluate(async () => {
+    const url = `${shared}/weights/mobilenetv2_100.safetensors`;
+    const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+    const fail = (source, options) =>
+      mnw.Classifier.load(source, { cache: false, ...options }).then(
+        () => ({ code: "ok" }),
+        (e) => ({ code: e.code, name: e.name, message: e.message, isError: e instanceof Error }),
+      );
+    const v2 = { arch: "mobilenet_v2" };
+    const out = {
+      truncated: await fail(bytes.slice(0, bytes.length - 100), v2),
+      garbage: await fail(new TextEncoder().encode("<html>not a model</html>"), v2),
+      empty: await fail(new Uint8Array(0), v2),
+      noArch: await fail(bytes, {}),
+      wrongArch: await fail(bytes, { arch: "mobilenet_v3_small" }),
+      wrongWidth: await fail(bytes, { arch: "mobilenet_v2", width: 0.5 }),
+      badOption: await fail(bytes, { arch: "mobilenet_v2", padding: "sideways" }),
+      badLabels: await fail(bytes, { arch: "mobilenet_v2", labels: ["one"] }),
+      missing: await fail(`${shared}/weights/no-such-model.safetensors`, v2),
+      badSource: await fail(42, v2),
+    };
+    // The classifiers loaded before still work, and a good load still succeeds.
+    const { raw } = await forms("chelsea.png");
+    out.stillWorks = (await classifiers.mobilenetv2_100.classify(raw, { topK: 1 }))[0].index;
+    const again = await mnw.Classifier.load(bytes, v2);
+    out.reload = (await again.classify(raw, { topK: 1 }))[0].index;
+    again.dispose();
+    return out;
+  });
+  const codes = Object.fromEntries(
+    Object.entries(result)
+      .filter(([, v]) => typeof v === "object")
+      .map(([k, v]) => [k, v.code]),
+  );
+  assert.deepEqual(codes, {
+    truncated: "BAD_MODEL",
+    garbage: "BAD_MODEL",
+    empty: "BAD_MODEL",
+    noArch: "UNKNOWN_ARCH",
+    wrongArch: "TENSOR_SHAPE",
+    wrongWidth: "TENSOR_SHAPE",
+    badOption: "BAD_CONFIG",
+    badLabels: "BAD_CONFIG",
+    missing: "FETCH",
+    badSource: "BAD_SOURCE",
+  });
+  assert.match(result.wrongArch.message, /features\.0\.0\.weight/);
+  assert.equal(result.truncated.name, "MobileNetError");
+  assert.ok(result.truncated.isError);
+  assert.equal(result.stillWorks, 285);
+  assert.equal(result.reload, 285);
+});
+
+test("bad images and options are typed errors; disposal is final", async () => {
+  const codes = await page.evaluate(async () => {
+    const clf = await mnw.Classifier.load(`${shared}/weights/mobilenetv3_small_100.safetensors`, {
+      arch: "mobilenet_v3_small",
+      padding: "tf",
+    });
+    const code = (promise) => promise.then(() => "ok", (e) => e.code);
+    const { raw } = await forms("coffee.png");
+    const out = {
+      none: await code(clf.classify(null)),
+      string: await code(clf.classify("coffee.png")),
+      short: await code(clf.classify({ data: new Uint8Array(10), width: 5, height: 5 })),
+      zero: await code(clf.classify({ data: new Uint8Array(0), width: 0, height: 0 })),
+      float: await code(clf.classify({ data: new Uint8Array(16), width: 1.5, height: 2 })),
+      blankCanvas: await code(clf.classify(document.createElement("canvas"))),
+      zeroCanvas: await code(clf.classify(Object.assign(document.createElement("canvas"), { width: 0 }))),
+      huge: await code(clf.classify({ data: new Uint8Array(4), width: 1e6, height: 1e6 })),
+      topK: await code(clf.classify(raw, { topK: 0 })),
+      brokenImg: await code(clf.classify(Object.assign(new Image(), { src: "data:image/png;base64,AAAA" }))),
+      afterErrors: await code(clf.classify(raw)),
+    };
+    clf.dispose();
+    out.disposed = await code(clf.classify(raw));
+    out.disposedInfo = (() => {
+      try {
+        return clf.info && "ok";
+      } catch (e) {
+        return e.code;
+      }
+    })();
+    return out;
+  });
+  assert.deepEqual(codes, {
+    none: "BAD_IMAGE",
+    string: "BAD_IMAGE",
+    short: "BAD_IMAGE",
+    zero: "BAD_IMAGE",
+    float: "BAD_IMAGE",
+    blankCanvas: "ok",
+    zeroCanvas: "BAD_IMAGE",
+    huge: "BAD_IMAGE",
+    topK: "BAD_CONFIG",
+    brokenImg: "BAD_IMAGE",
+    afterErrors: "ok",
+    disposed: "DISPOSED",
+    disposedInfo: "DISPOSED",
+  });
+});
+
+test("the worker variant gives the same answers", async () => {
+  const result = await page.evaluate(async (models) => {
+    const out = { progress: {}, mismatches: [], kept: [] };
+    for (const [name, options] of Object.entries(models)) {
+      const url = `${shared}/weights/${name}.safetensors`;
+      let events = 0;
+      const worker = await mnw.Classifier.loadInWorker(url, {
+        ...options,
+        labels: await labels(),
+        onProgress: () => events++,
+      });
+      out.progress[name] = events;
+      for (const image of ["chelsea.png", "grace_hopper.jpg", "horse.png"]) {
+        const f = await forms(image);
+        const here = await classifiers[name].classify(f.raw, { topK: 5 });
+        for (const form of ["img", "canvas", "bitmap", "imageData", "raw"]) {
+          const there = await worker.classify(f[form], { topK: 5 });
+          if (JSON.stringify(there) !== JSON.stringify(here)) out.mismatches.push(`${name} ${image} ${form}`);
+        }
+        const a = await worker.logits(f.raw);
+        const b = await classifiers[name].logits(f.raw);
+        if (a.length !== b.length || a.some((v, i) => v !== b[i])) out.mismatches.push(`${name} ${image} logits`);
+        // The caller's images are not consumed by the transfer.
+        out.kept.push(f.bitmap.width > 0 && f.raw.data.byteLength > 0 && f.imageData.data.byteLength > 0);
+      }
+      out.info = worker.info;
+      out.badImage = await worker.classify({ data: new Uint8Array(3), width: 1, height: 1 }).catch((e) => e.code);
+      out.stillWorks = (await worker.classify((await forms("coffee.png")).raw, { topK: 1 }))[0].index;
+      worker.dispose();
+      out.disposed = await worker.classify((await forms("coffee.png")).raw).catch((e) => e.code);
+    }
+    out.badModel = await mnw.Classifier.loadInWorker(new Uint8Array(8), { arch: "mobilenet_v2" }).catch((e) => e.code);
+    return out;
+  }, MODELS);
+  assert.deepEqual(result.mismatches, []);
+  assert.ok(result.kept.every(Boolean));
+  for (const events of Object.values(result.progress)) assert.ok(events > 2);
+  assert.equal(result.info.arch, "mobilenet_v1");
+  assert.equal(result.badImage, "BAD_IMAGE");
+  assert.equal(result.stillWorks, 967);
+  assert.equal(result.disposed, "DISPOSED");
+  assert.equal(result.badModel, "BAD_MODEL");
+});
+
+test("downloaded models are kept in Cache Storage", async () => {
+  const url = `${shared.url}/weights/mobilenetv1_075.safetensors`;
+  let downloads = 0;
+  const count = (request) => request.url() === url && downloads++;
+  page.on("request", count);
+  const cached = await page.evaluate(async (url) => {
+    const options = { arch: "mobilenet_v1", width: 0.75, padding: "tf" };
+    for (const cache of ["cache-a", "cache-a", "cache-a", "cache-b", "cache-b"]) {
+      (await mnw.Classifier.load(url, { ...options, cache })).dispose();
+    }
+    return [
+      // The default cache got it when the suite loaded its classifiers.
+      Boolean(await (await caches.open("mobilenet-wasm")).match(url)),
+      Boolean(await (await caches.open("cache-a")).match(url)),
+      Boolean(await (await caches.open("cache-b")).match(url)),
+    ];
+  }, url);
+  page.off("request", count);
+  assert.deepEqual(cached, [true, true, true]);
+  assert.equal(downloads, 2, "one download per cache");
+});
+
+test("memory stays flat over 2,000 classifications of a 640x480 frame", async () => {
+  const { before, after, ms } = await page.evaluate(async () => {
+    const clf = classifiers.mobilenetv3_small_100;
+    const data = new Uint8Array(640 * 480 * 4).map((_, i) => (i * 7) % 251);
+    const frame = { data, width: 640, height: 480 };
+    for (let i = 0; i < 20; i++) await clf.classify(frame);
+    const before = await mnw.wasmMemoryBytes();
+    const start = performance.now();
+    for (let i = 0; i < 2000; i++) await clf.classify(frame);
+    const ms = (performance.now() - start) / 2000;
+    return { before, after: await mnw.wasmMemoryBytes(), ms };
+  });
+  console.log(`# 2000 classifications of 640x480, ${ms.toFixed(2)} ms each, memory ${before} -> ${after} bytes`);
+  assert.equal(after, before);
+});

@@ -1,0 +1,123 @@
+// Shared by the page tests: the packed package installed as a user installs it, servers for the
+// test site and for ../shared (cross-origin, with CORS, like a CDN), and headless Chromium.
+import { execFileSync } from "node:child_process";
+import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+import { serve } from "../../scripts/serve.mjs";
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+export const SHARED = process.env.MOBILENET_SHARED_DIR ?? resolve(ROOT, "../shared");
+export const WORK = join(ROOT, "tests/.work");
+export const OUTPUT = join(ROOT, "tests/output");
+
+/** The three trained checkpoints, as plain PyTorch-layout files with the options they need. */
+export const MODELS = {
+  mobilenetv3_small_100: { arch: "mobilenet_v3_small", padding: "tf" },
+  mobilenetv2_100: { arch: "mobilenet_v2" },
+  mobilenetv1_075: { arch: "mobilenet_v1", width: 0.75, padding: "tf" },
+};
+
+export const IMAGES = [
+  "chelsea.png",
+  "coffee.png",
+  "grace_hopper.jpg",
+  "camera.png",
+  "rocket.jpg",
+  "astronaut.png",
+  "horse.png",
+  "hubble_deep_field.jpg",
+];
+
+export function reference(model) {
+  return JSON.parse(readFileSync(join(SHARED, "reference", `${model}.json`), "utf8"));
+}
+
+export function sharedFile(path) {
+  return readFileSync(join(SHARED, path));
+}
+
+/** The tarball `npm run build` packed. */
+export function tarball() {
+  const dir = join(ROOT, "target/npm");
+  const file = readdirSync(dir).find((f) => f.endsWith(".tgz"));
+  if (!file) throw new Error("no packed package in target/npm: run `npm run build` first");
+  return join(dir, file);
+}
+
+/** A fresh directory with the packed package npm-installed into it, as a user's project has. */
+export function installPackage(name, extraDependencies = {}) {
+  const dir = join(WORK, name);
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  const pkg = {
+    name,
+    private: true,
+    type: "module",
+    dependencies: { "mobilenet-wasm": `file:${tarball()}`, ...extraDependencies },
+  };
+  writeFileSync(join(dir, "package.json"), JSON.stringify(pkg, null, 2));
+  execFileSync("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], {
+    cwd: dir,
+    stdio: "inherit",
+  });
+  return dir;
+}
+
+export function copyInto(dir, from) {
+  cpSync(from, dir, { recursive: true });
+}
+
+export async function serveShared() {
+  return serve({ root: SHARED, port: 0, cors: true });
+}
+
+export async function serveDir(root, headers) {
+  return serve({ root, port: 0, headers });
+}
+
+export const CHROMIUM_FLAGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-dev-shm-usage",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+];
+
+/** Headless Debian Chromium (never a downloaded browser), with a fresh profile. */
+export function launchChromium(extraFlags = []) {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: [...CHROMIUM_FLAGS, ...extraFlags],
+  });
+}
+
+/**
+ * Collects errors the page logs, which would otherwise pass unnoticed; `expected` matches the URLs
+ * of failed requests a test provokes on purpose.
+ */
+export function watchConsole(page, expected = /$^/) {
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(`pageerror: ${e.message}`));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !expected.test(m.location()?.url ?? "")) {
+      errors.push(`console: ${m.text()} (${m.location()?.url})`);
+    }
+  });
+  return errors;
+}
+
+/** The issue's tolerance: max |Δ| <= 1e-3 and <= 1e-4 · max(1, max |ref|). */
+export function tolerance(ref) {
+  return Math.min(1e-3, 1e-4 * Math.max(1, ...ref.map(Math.abs)));
+}
+
+export function maxAbsDiff(a, b) {
+  let m = 0;
+  for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}

@@ -1,0 +1,61 @@
+// Compiled with `tsc --strict` against the built package's typings: the documented API must type-
+// check, and misuse must not (each @ts-expect-error fails the build if the line compiles).
+import {
+  Classifier,
+  MobileNetError,
+  WorkerClassifier,
+  setWasmUrl,
+  wasmMemoryBytes,
+  type ErrorCode,
+  type ImageInput,
+  type ModelInfo,
+  type Prediction,
+} from "mobilenet-wasm";
+
+async function usage(video: HTMLVideoElement, canvas: OffscreenCanvas, frame: VideoFrame) {
+  setWasmUrl(new URL("https://cdn.example/mobilenet_wasm_bg.wasm"));
+  const classifier: Classifier = await Classifier.load("/models/mobilenet_v3_small.safetensors", {
+    onProgress: (loaded: number, total: number | undefined) => console.log(loaded, total),
+    integrity: "sha256-abc",
+    cache: "models",
+  });
+  const plain = await Classifier.load(new ArrayBuffer(8), {
+    arch: "mobilenet_v1",
+    width: 0.75,
+    padding: "tf",
+    activation: "relu6",
+    labels: ["a", "b"],
+  });
+  const info: ModelInfo = plain.info;
+  const top: Prediction[] = await classifier.classify(video, { topK: 3 });
+  const label: string | null = top[0].label;
+  const logits: Float32Array = await classifier.logits(canvas);
+  const features: Float32Array = await classifier.embed({ data: new Uint8ClampedArray(4), width: 1, height: 1 });
+  const worker: WorkerClassifier = await Classifier.loadInWorker(new Uint8Array(8), { arch: "mobilenet_v2" });
+  await worker.classify(frame);
+  worker.dispose();
+  const bytes: number = await wasmMemoryBytes();
+  try {
+    await classifier.classify(video);
+  } catch (e) {
+    if (e instanceof MobileNetError) {
+      const code: ErrorCode = e.code;
+      console.log(code, info.arch, label, logits.length, features.length, bytes);
+    }
+  }
+
+  // @ts-expect-error: unknown architecture
+  await Classifier.load("/m", { arch: "resnet50" });
+  // @ts-expect-error: padding is "torch" or "tf"
+  await Classifier.load("/m", { padding: "same" });
+  // @ts-expect-error: a string is not an image
+  await classifier.classify("cat.jpg");
+  // @ts-expect-error: topK is a number
+  await classifier.classify(video, { topK: "5" });
+  // @ts-expect-error: not a known error code
+  const bad: ErrorCode = "OOPS";
+  const input: ImageInput = video;
+  return [bad, input];
+}
+
+export { usage };

@@ -1,0 +1,30 @@
+// A minimal app as a Vite user writes it: import the package, classify an image, in the page and
+// in a worker. The model and image come from another origin (?shared=...), as from a CDN.
+import { Classifier } from "mobilenet-wasm";
+
+async function run() {
+  const shared = new URLSearchParams(location.search).get("shared");
+  const text = await (await fetch(`${shared}/weights/imagenet_classes.txt`)).text();
+  const options = { arch: "mobilenet_v3_small", padding: "tf", labels: text.trimEnd().split("\n") };
+  const url = `${shared}/weights/mobilenetv3_small_100.safetensors`;
+  const img = new Image();
+  img.crossOrigin = "anonymous";
+  img.src = `${shared}/images/chelsea.png`;
+  await img.decode();
+  const inPage = await Classifier.load(url, options);
+  const inWorker = await Classifier.loadInWorker(url, options);
+  return {
+    page: (await inPage.classify(img, { topK: 1 }))[0],
+    worker: (await inWorker.classify(img, { topK: 1 }))[0],
+  };
+}
+
+run().then(
+  (result) => {
+    window.outcome = result;
+    document.getElementById("result").textContent = `${result.page.label} / ${result.worker.label}`;
+  },
+  (error) => {
+    window.outcome = { error: `${error.code}: ${error.message}` };
+  },
+);

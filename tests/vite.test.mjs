@@ -1,0 +1,45 @@
+// The packed package in a minimal Vite app: it installs from the tarball, builds, and classifies in
+// the browser, in the page and in a worker.
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { test } from "node:test";
+import {
+  ROOT,
+  copyInto,
+  installPackage,
+  launchChromium,
+  serveDir,
+  serveShared,
+  watchConsole,
+} from "./support/harness.mjs";
+
+test("a Vite app depending on the tarball builds and classifies", async () => {
+  const app = installPackage("vite-app", { vite: "7.3.8" });
+  copyInto(app, join(ROOT, "tests/vite-app"));
+  execFileSync(join(app, "node_modules/.bin/vite"), ["build"], { cwd: app, stdio: "inherit" });
+  const assets = readdirSync(join(app, "dist/assets"));
+  assert.ok(assets.some((f) => f.endsWith(".wasm")), `no .wasm among ${assets}`);
+  assert.ok(assets.some((f) => f.startsWith("worker")), `no worker among ${assets}`);
+
+  const shared = await serveShared();
+  const site = await serveDir(join(app, "dist"));
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    const errors = watchConsole(page);
+    await page.goto(`${site.url}/index.html?shared=${shared.url}`);
+    await page.waitForFunction(() => window.outcome !== undefined, null, { timeout: 60_000 });
+    const result = await page.evaluate(() => window.outcome);
+    assert.equal(result.error, undefined);
+    assert.equal(result.page.index, 285);
+    assert.equal(result.page.label, "Egyptian cat");
+    assert.deepEqual(result.worker, result.page);
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+    await site.close();
+    await shared.close();
+  }
+});

@@ -28,7 +28,7 @@ before(async () => {
   const dir = installPackage("site");
   copyInto(dir, join(ROOT, "tests/page"));
   shared = await serveShared();
-  site = await serveDir(dir);
+  site = { ...(await serveDir(dir)), dir };
   browser = await launchChromium();
   page = await browser.newPage();
   errors = watchConsole(page, /no-such-model/);
@@ -79,7 +79,7 @@ test("loads each trained model over HTTP, reporting progress", async () => {
   }
 });
 
-test("every image gives PyTorch's top-1 from <img>, <canvas>, ImageBitmap, ImageData and raw bytes", async () => {
+test("every image gives PyTorch's top-1 from <img>, <canvas>, OffscreenCanvas, ImageBitmap, VideoFrame, ImageData and raw bytes", async () => {
   for (const name of Object.keys(MODELS)) {
     const expected = Object.fromEntries(reference(name).images.map((e) => [e.file, e.top5[0]]));
     const results = await page.evaluate(
@@ -88,11 +88,13 @@ test("every image gives PyTorch's top-1 from <img>, <canvas>, ImageBitmap, Image
         const out = {};
         for (const image of images) {
           const f = await forms(image);
+          f.videoFrame = new VideoFrame(f.bitmap, { timestamp: 0 });
           out[image] = {};
-          for (const form of ["img", "canvas", "bitmap", "imageData", "raw"]) {
+          for (const form of ["img", "canvas", "offscreen", "bitmap", "videoFrame", "imageData", "raw"]) {
             const [top] = await clf.classify(f[form], { topK: 1 });
             out[image][form] = top;
           }
+          f.videoFrame.close();
         }
         return out;
       },
@@ -105,6 +107,27 @@ test("every image gives PyTorch's top-1 from <img>, <canvas>, ImageBitmap, Image
       }
     }
   }
+});
+
+test("a playing <video> is classified from its current frame", async () => {
+  const result = await page.evaluate(async () => {
+    const f = await forms("coffee.png");
+    const video = await videoOf(f.canvas);
+    const clf = classifiers.mobilenetv2_100;
+    const fromVideo = (await clf.classify(video, { topK: 1 }))[0];
+    const worker = await mnw.Classifier.loadInWorker(`${shared}/weights/mobilenetv2_100.safetensors`, {
+      arch: "mobilenet_v2",
+    });
+    const fromWorker = (await worker.classify(video, { topK: 1 }))[0];
+    worker.dispose();
+    const size = [video.videoWidth, video.videoHeight];
+    video.srcObject.getTracks().forEach((t) => t.stop());
+    return { fromVideo, fromWorker, size };
+  });
+  assert.deepEqual(result.size, [600, 400]);
+  // Video frames go through a lossy YUV round trip: the class survives, not every logit.
+  assert.equal(result.fromVideo.index, 967);
+  assert.equal(result.fromWorker.index, 967);
 });
 
 test("logits match PyTorch within tolerance where the browser decodes pixels as PIL does", async () => {
@@ -302,8 +325,9 @@ test("the worker variant gives the same answers", async () => {
       out.progress[name] = events;
       for (const image of ["chelsea.png", "grace_hopper.jpg", "horse.png"]) {
         const f = await forms(image);
+        f.videoFrame = new VideoFrame(f.bitmap, { timestamp: 0 });
         const here = await classifiers[name].classify(f.raw, { topK: 5 });
-        for (const form of ["img", "canvas", "bitmap", "imageData", "raw"]) {
+        for (const form of ["img", "canvas", "offscreen", "bitmap", "videoFrame", "imageData", "raw"]) {
           const there = await worker.classify(f[form], { topK: 5 });
           if (JSON.stringify(there) !== JSON.stringify(here)) out.mismatches.push(`${name} ${image} ${form}`);
         }
@@ -312,6 +336,7 @@ test("the worker variant gives the same answers", async () => {
         if (a.length !== b.length || a.some((v, i) => v !== b[i])) out.mismatches.push(`${name} ${image} logits`);
         // The caller's images are not consumed by the transfer.
         out.kept.push(f.bitmap.width > 0 && f.raw.data.byteLength > 0 && f.imageData.data.byteLength > 0);
+        f.videoFrame.close();
       }
       out.info = worker.info;
       out.badImage = await worker.classify({ data: new Uint8Array(3), width: 1, height: 1 }).catch((e) => e.code);
@@ -352,6 +377,31 @@ test("downloaded models are kept in Cache Storage", async () => {
   page.off("request", count);
   assert.deepEqual(cached, [true, true, true]);
   assert.equal(downloads, 2, "one download per cache");
+});
+
+test("the wasm file can be served from elsewhere (wasmUrl / setWasmUrl)", async () => {
+  // A fresh page, so the module initialises again; the .wasm is only reachable at the CDN path.
+  const fresh = await browser.newPage();
+  const requested = [];
+  fresh.on("request", (r) => r.url().endsWith(".wasm") && requested.push(new URL(r.url()).pathname));
+  await fresh.route("**/node_modules/mobilenet-wasm/mobilenet_wasm_bg.wasm", (route) => route.abort());
+  await fresh.route("**/cdn/mobilenet.wasm", (route) =>
+    route.fulfill({ path: join(site.dir, "node_modules/mobilenet-wasm/mobilenet_wasm_bg.wasm"), contentType: "application/wasm" }),
+  );
+  await fresh.goto(`${site.url}/index.html?shared=${shared.url}`);
+  await fresh.waitForFunction(() => window.pageReady === true);
+  const top = await fresh.evaluate(async () => {
+    mnw.setWasmUrl(new URL("/cdn/mobilenet.wasm", location.href));
+    const clf = await mnw.Classifier.load(`${shared}/weights/mobilenetv3_small_100.safetensors`, {
+      arch: "mobilenet_v3_small",
+      padding: "tf",
+      cache: false,
+    });
+    return (await clf.classify((await forms("chelsea.png")).raw, { topK: 1 }))[0].index;
+  });
+  await fresh.close();
+  assert.equal(top, 285);
+  assert.deepEqual(requested, ["/cdn/mobilenet.wasm"]);
 });
 
 test("memory stays flat over 2,000 classifications of a 640x480 frame", async () => {

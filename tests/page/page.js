@@ -19,7 +19,8 @@ function loadImage(name) {
 }
 
 /**
- * One image in every form the tests feed: <img>, <canvas>, ImageBitmap, ImageData, raw bytes. The
+ * One image in every form the tests feed: <img>, <canvas>, OffscreenCanvas, ImageBitmap, ImageData,
+ * raw bytes (a VideoFrame is made from the bitmap where needed, and must be closed). The
  * derived forms are decoded as PIL decodes, without applying an embedded colour profile.
  */
 async function forms(name) {
@@ -32,7 +33,19 @@ async function forms(name) {
   context.drawImage(bitmap, 0, 0);
   const imageData = context.getImageData(0, 0, canvas.width, canvas.height);
   const raw = { data: new Uint8Array(imageData.data), width: canvas.width, height: canvas.height };
-  return { img, canvas, bitmap, imageData, raw };
+  const offscreen = new OffscreenCanvas(bitmap.width, bitmap.height);
+  offscreen.getContext("2d").drawImage(bitmap, 0, 0);
+  return { img, canvas, bitmap, imageData, raw, offscreen };
 }
 
-Object.assign(window, { mnw, shared, labels, loadImage, forms, pageReady: true });
+/** A playing <video> showing `canvas` (a captured canvas stream), once it has a frame. */
+async function videoOf(canvas) {
+  const video = document.createElement("video");
+  video.muted = true;
+  video.srcObject = canvas.captureStream();
+  await video.play();
+  while (video.readyState < 2 || !video.videoWidth) await new Promise((r) => setTimeout(r, 20));
+  return video;
+}
+
+Object.assign(window, { mnw, shared, labels, loadImage, forms, videoOf, pageReady: true });

@@ -5,17 +5,6 @@ mod common;
 use common::*;
 use mobilenet_wasm::preprocess::Pixels;
 
-const IMAGES: [&str; 8] = [
-    "chelsea.png",
-    "coffee.png",
-    "grace_hopper.jpg",
-    "camera.png",
-    "rocket.jpg",
-    "astronaut.png",
-    "horse.png",
-    "hubble_deep_field.jpg",
-];
-
 /// Our resize/crop/normalize reproduces torchvision+PIL's input tensor bit for bit, for every image
 /// whose decoded pixels are PIL's (all of them natively; PNGs in the browser, whose JPEG decoding
 /// and color handling are its own).
@@ -65,8 +54,8 @@ async fn check_top1(name: &str) {
     let model =
         mobilenet_wasm::Model::from_safetensors(&shared(case.weights).await, Some(config)).unwrap();
     let references = image_references(case).await;
-    for image in IMAGES {
-        let (_, expected, ref_logits) = references.iter().find(|r| r.0 == image).unwrap();
+    assert_eq!(references.len(), 8, "the references cover the 8 photos");
+    for (image, expected, ref_logits) in &references {
         let (rgba, w, h) = decode_rgba(image, &shared(&format!("images/{image}")).await).await;
         let pixels = Pixels::rgba(&rgba, w, h);
         let top = model.classify(&pixels, 5).unwrap();

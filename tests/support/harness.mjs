@@ -19,20 +19,12 @@ export const MODELS = {
   mobilenetv1_075: { arch: "mobilenet_v1", width: 0.75, padding: "tf" },
 };
 
-export const IMAGES = [
-  "chelsea.png",
-  "coffee.png",
-  "grace_hopper.jpg",
-  "camera.png",
-  "rocket.jpg",
-  "astronaut.png",
-  "horse.png",
-  "hubble_deep_field.jpg",
-];
-
 export function reference(model) {
   return JSON.parse(readFileSync(join(SHARED, "reference", `${model}.json`), "utf8"));
 }
+
+/** The photos in ../shared/images, as the references list them. */
+export const IMAGES = reference("mobilenetv2_100").images.map((e) => e.file);
 
 export function sharedFile(path) {
   return readFileSync(join(SHARED, path));

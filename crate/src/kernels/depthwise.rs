@@ -251,6 +251,27 @@ mod tests {
             .collect()
     }
 
+    fn geometry(
+        channels: usize,
+        kernel: usize,
+        stride: usize,
+        h: usize,
+        w: usize,
+        pads: (usize, usize, usize, usize),
+    ) -> DepthwiseGeometry {
+        DepthwiseGeometry {
+            channels,
+            in_h: h,
+            in_w: w,
+            kernel,
+            stride,
+            pad_top: pads.0,
+            pad_bottom: pads.1,
+            pad_left: pads.2,
+            pad_right: pads.3,
+        }
+    }
+
     #[test]
     fn fast_matches_reference_on_awkward_shapes() {
         let mut scratch = Vec::new();
@@ -264,17 +285,7 @@ mod tests {
             (3, 1, 1, 1, (1, 1, 1, 1)),
         ] {
             let c = 3;
-            let g = DepthwiseGeometry {
-                channels: c,
-                in_h: h,
-                in_w: w,
-                kernel: k,
-                stride: s,
-                pad_top: pads.0,
-                pad_bottom: pads.1,
-                pad_left: pads.2,
-                pad_right: pads.3,
-            };
+            let g = geometry(c, k, s, h, w, pads);
             let input = pseudo_random(2 * c * h * w, 1);
             let weights = pseudo_random(c * k * k, 2);
             let bias = pseudo_random(c, 3);
@@ -304,17 +315,7 @@ mod tests {
             (5, 1, 9, 9, (2, 2, 2, 2)),
         ] {
             let c = 6;
-            let g = DepthwiseGeometry {
-                channels: c,
-                in_h: h,
-                in_w: w,
-                kernel: k,
-                stride: s,
-                pad_top: pads.0,
-                pad_bottom: pads.1,
-                pad_left: pads.2,
-                pad_right: pads.3,
-            };
+            let g = geometry(c, k, s, h, w, pads);
             let input = pseudo_random(c * h * w, 7);
             let weights = pseudo_random(c * k * k, 8);
             let bias = vec![0.0; c];

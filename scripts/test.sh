@@ -37,9 +37,10 @@ for browser in chrome firefox; do
   (cd crate && wasm-pack test --headless "--$browser" --release --mode no-install) 2>&1 | tee -a "$log"
 done
 
-step "npm package: build, pack, then page tests in headless Chromium"
+step "npm package and demo: build, pack, then page tests in headless Chromium"
 bash scripts/build.sh
-node --test --test-reporter=spec tests/package.test.mjs tests/vite.test.mjs tests/types.test.mjs 2>&1 | tee -a "$log"
+node --test --test-reporter=spec tests/package.test.mjs tests/vite.test.mjs tests/types.test.mjs \
+  tests/demo.test.mjs 2>&1 | tee -a "$log"
 
 # cargo/wasm-bindgen-test: "test result: ok. N passed; M failed"; node: "ℹ pass N", "ℹ fail M".
 results=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$log" || true)

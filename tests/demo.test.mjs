@@ -2,7 +2,7 @@
 // plays a video made at test time from ../shared/images/chelsea.png.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { OUTPUT, ROOT, SHARED, WORK, launchChromium, reference, serveDir, watchConsole } from "./support/harness.mjs";
@@ -100,7 +100,7 @@ test("the camera is classified live, and switching to V2 keeps the camera and th
   }
 });
 
-test("a chosen file is classified with its reference top-1", async () => {
+test("a chosen, dropped or pasted image is classified with its reference top-1", async () => {
   const { browser, page, errors } = await openDemo(CAMERA);
   try {
     await page.setInputFiles("#file", join(SHARED, "images/coffee.png"));
@@ -108,9 +108,24 @@ test("a chosen file is classified with its reference top-1", async () => {
     assert.equal(result.count, 5);
     await page.setInputFiles("#file", join(SHARED, "images/grace_hopper.jpg"));
     await topPrediction(page, "mobilenet_v3_small", expected("mobilenetv3_small_100", "grace_hopper.jpg"));
+    // Dropped and pasted images go the same way.
+    const bytes = (image) => [...readFileSync(join(SHARED, "images", image))];
+    const dropped = await page.evaluateHandle((data) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(data)], "chelsea.png", { type: "image/png" }));
+      return transfer;
+    }, bytes("chelsea.png"));
+    await page.dispatchEvent("#stage", "drop", { dataTransfer: dropped });
+    await topPrediction(page, "mobilenet_v3_small", expected("mobilenetv3_small_100", "chelsea.png"));
+    await page.evaluate((data) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File([new Uint8Array(data)], "camera.png", { type: "image/png" }));
+      document.dispatchEvent(new ClipboardEvent("paste", { clipboardData: transfer }));
+    }, bytes("camera.png"));
+    await topPrediction(page, "mobilenet_v3_small", expected("mobilenetv3_small_100", "camera.png"));
     // Switching model re-classifies the image on screen.
     await page.selectOption("#model-select", "models/mobilenet_v1_075.safetensors");
-    await topPrediction(page, "mobilenet_v1", expected("mobilenetv1_075", "grace_hopper.jpg"));
+    await topPrediction(page, "mobilenet_v1", expected("mobilenetv1_075", "camera.png"));
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

@@ -328,6 +328,34 @@ impl Module for InvertedResidual {
     }
 }
 
+/// MobileNeXt's sandglass block (Zhou et al., ECCV 2020): depthwise → linear 1×1 reduce → 1×1
+/// expand → linear depthwise, the identity added around it. The official code drops the depthwise
+/// convs in some blocks, so both are optional.
+pub struct SandGlass {
+    pub depthwise_in: Option<ConvBnAct>,
+    pub reduce: ConvBnAct,
+    pub expand: ConvBnAct,
+    pub depthwise_out: Option<ConvBnAct>,
+    pub identity: bool,
+}
+
+impl Module for SandGlass {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let mut h = match &self.depthwise_in {
+            Some(dw) => dw.forward(x)?,
+            None => x.clone(),
+        };
+        h = self.expand.forward(&self.reduce.forward(&h)?)?;
+        if let Some(dw) = &self.depthwise_out {
+            h = dw.forward(&h)?;
+        }
+        if self.identity {
+            h = (h + x)?;
+        }
+        Ok(h)
+    }
+}
+
 /// `y = act(x · Wᵀ + b)`.
 pub struct Linear {
     /// `[in, out]`, transposed once at load.

@@ -57,3 +57,4 @@ shared_test!(
     check_exact("tv_mobilenet_v2_050")
 );
 shared_test!(exact_mobilenetv1_100, check_exact("mobilenetv1_100"));
+shared_test!(exact_mobilenext_100, check_exact("mobilenext_100"));

@@ -36,6 +36,11 @@ fn models() -> Vec<(&'static str, &'static str, ModelConfig)> {
             ModelConfig::new(MobileNetV3Large),
         ),
         (
+            "mobilenext_100 (random)",
+            "reference/synthetic/mobilenext_100.safetensors",
+            ModelConfig::new(MobileNeXt),
+        ),
+        (
             "mobilenetv1_100 (random)",
             "reference/synthetic/mobilenetv1_100.safetensors",
             ModelConfig::new(MobileNetV1).with_v1_activation(V1Activation::Relu),

@@ -4,6 +4,7 @@
 pub mod mobilenet_v1;
 pub mod mobilenet_v2;
 pub mod mobilenet_v3;
+pub mod mobilenext;
 
 use candle_core::{Module, Tensor};
 use candle_nn::VarBuilder;
@@ -59,9 +60,7 @@ pub fn build(config: &ModelConfig, vb: VarBuilder) -> Result<Network> {
         }
         Architecture::MobileNetV2 => mobilenet_v2::build(config, &ctx, vb),
         Architecture::MobileNetV1 => mobilenet_v1::build(config, &ctx, vb),
-        Architecture::MobileNeXt => Err(Error::bad_config(
-            "mobilenext is not supported by this build yet",
-        )),
+        Architecture::MobileNeXt => mobilenext::build(config, &ctx, vb),
     }
 }
 

@@ -148,6 +148,13 @@ pub const CASES: &[Case] = &[
             ModelConfig::new(Architecture::MobileNetV1).with_v1_activation(V1Activation::Relu)
         },
     },
+    Case {
+        name: "mobilenext_100",
+        weights: "reference/synthetic/mobilenext_100.safetensors",
+        reference: "reference/synthetic/mobilenext_100.json",
+        real: false,
+        config: || ModelConfig::new(Architecture::MobileNeXt),
+    },
 ];
 
 pub fn case(name: &str) -> &'static Case {

@@ -323,6 +323,14 @@ export class Classifier {
     return guarded(() => this.#live().embedRgba(data, width, height));
   }
 
+  /** Logits of an already preprocessed float32 NCHW tensor `[1, 3, height, width]`. */
+  async logitsFromTensor(tensor, height, width) {
+    if (!(tensor instanceof Float32Array)) {
+      throw new MobileNetError("BAD_INPUT", "the tensor must be a Float32Array");
+    }
+    return guarded(() => this.#live().logitsNchw(tensor, height, width));
+  }
+
   /** Frees the model's memory; later calls reject with code DISPOSED. */
   dispose() {
     this.#model?.free();

@@ -107,6 +107,11 @@ interface ClassifierMethods {
   logits(image: ImageInput): Promise<Float32Array>;
   /** Pooled features before the classifier (for transfer learning). */
   embed(image: ImageInput): Promise<Float32Array>;
+  /**
+   * Logits of an input you preprocessed yourself: float32, NCHW `[1, 3, height, width]`, already
+   * resized and normalized (e.g. an ImageNet-normalized 224×224 crop).
+   */
+  logitsFromTensor(tensor: Float32Array, height: number, width: number): Promise<Float32Array>;
   /** Frees the model (and stops the worker); later calls reject with code "DISPOSED". */
   dispose(): void;
 }
@@ -120,6 +125,7 @@ export class Classifier implements ClassifierMethods {
   classify(image: ImageInput, options?: ClassifyOptions): Promise<Prediction[]>;
   logits(image: ImageInput): Promise<Float32Array>;
   embed(image: ImageInput): Promise<Float32Array>;
+  logitsFromTensor(tensor: Float32Array, height: number, width: number): Promise<Float32Array>;
   dispose(): void;
 }
 
@@ -130,6 +136,7 @@ export class WorkerClassifier implements ClassifierMethods {
   classify(image: ImageInput, options?: ClassifyOptions): Promise<Prediction[]>;
   logits(image: ImageInput): Promise<Float32Array>;
   embed(image: ImageInput): Promise<Float32Array>;
+  logitsFromTensor(tensor: Float32Array, height: number, width: number): Promise<Float32Array>;
   dispose(): void;
 }
 

@@ -120,6 +120,11 @@ export class WorkerClassifier {
     return this.#connection.call("embed", [message], transfer);
   }
 
+  async logitsFromTensor(tensor, height, width) {
+    // Structured clone copies the tensor; the caller keeps its own.
+    return this.#connection.call("logitsFromTensor", [tensor, height, width]);
+  }
+
   /** Stops the worker; later calls reject with code DISPOSED. */
   dispose() {
     this.#connection.terminate();

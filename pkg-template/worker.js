@@ -19,6 +19,10 @@ const methods = {
     const logits = await live().logits(image);
     return [logits, [logits.buffer]];
   },
+  async logitsFromTensor(id, tensor, height, width) {
+    const logits = await live().logitsFromTensor(tensor, height, width);
+    return [logits, [logits.buffer]];
+  },
   async embed(id, image) {
     const embedding = await live().embed(image);
     return [embedding, [embedding.buffer]];

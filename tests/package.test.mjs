@@ -152,6 +152,28 @@ test("logits match PyTorch within tolerance where the browser decodes pixels as 
   }
 });
 
+test("a preprocessed tensor gives PyTorch's logits, in the page and in a worker", async () => {
+  // The exact input tensor of chelsea.png (.npy, float32 little-endian after a 128-byte header).
+  const npy = sharedFile("reference/input_chelsea.npy");
+  const values = [...new Float32Array(npy.buffer.slice(npy.byteOffset + 128, npy.byteOffset + npy.length))];
+  const ref = reference("mobilenetv2_100").images.find((e) => e.file === "chelsea.png").logits;
+  const { here, there, bad } = await page.evaluate(async (values) => {
+    const tensor = new Float32Array(values);
+    const here = Array.from(await classifiers.mobilenetv2_100.logitsFromTensor(tensor, 224, 224));
+    const worker = await mnw.Classifier.loadInWorker(`${shared}/weights/mobilenetv2_100.safetensors`, {
+      arch: "mobilenet_v2",
+    });
+    const there = Array.from(await worker.logitsFromTensor(tensor, 224, 224));
+    worker.dispose();
+    const bad = await classifiers.mobilenetv2_100.logitsFromTensor(tensor, 100, 100).catch((e) => e.code);
+    return { here, there, bad };
+  }, values);
+  assert.equal(values.length, 3 * 224 * 224);
+  assert.ok(maxAbsDiff(here, ref) <= tolerance(ref), `max |Δlogit| ${maxAbsDiff(here, ref)}`);
+  assert.deepEqual(there, here);
+  assert.equal(bad, "BAD_INPUT");
+});
+
 test("the embedding is the pooled feature vector", async () => {
   const sizes = await page.evaluate(async () => {
     const { raw } = await forms("chelsea.png");

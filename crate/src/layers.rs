@@ -13,6 +13,22 @@ use crate::kernels::pool::{BiasActivation, GlobalAvgPool, SqueezeExciteOp};
 
 pub use crate::kernels::activation::Activation;
 
+thread_local! {
+    /// Multiply-adds done by convolutions and linear layers on this thread (see `Model::multiply_adds`).
+    static MULTIPLY_ADDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+fn count_multiply_adds(n: u64) {
+    MULTIPLY_ADDS.with(|c| c.set(c.get() + n));
+}
+
+/// The multiply-adds counted on this thread while `run` ran.
+pub fn counting_multiply_adds<T>(run: impl FnOnce() -> T) -> (T, u64) {
+    let before = MULTIPLY_ADDS.with(|c| c.get());
+    let result = run();
+    (result, MULTIPLY_ADDS.with(|c| c.get()) - before)
+}
+
 /// What every layer builder needs besides its own shape.
 #[derive(Debug, Clone, Copy)]
 pub struct BuildContext {
@@ -183,6 +199,11 @@ impl Module for ConvBnAct {
             bias: &self.bias,
             activation: spec.activation,
         };
+        let (top, bottom, left, right) = self.pads(h, w);
+        let out_h = (h + top + bottom - spec.kernel) / spec.stride + 1;
+        let out_w = (w + left + right - spec.kernel) / spec.stride + 1;
+        let per_output = spec.weight_shape().1 * spec.kernel * spec.kernel;
+        count_multiply_adds((n * spec.out_channels * out_h * out_w * per_output) as u64);
         match spec.kind {
             ConvKind::Depthwise => x.apply_op1_no_bwd(&DepthwiseConv {
                 weights: &self.weights,
@@ -197,13 +218,11 @@ impl Module for ConvBnAct {
                 .broadcast_matmul(&x.reshape((n, c, h * w))?)?
                 .reshape((n, spec.out_channels, h, w))?
                 .apply_op1_no_bwd(&bias_act),
-            ConvKind::Dense => {
-                let (top, bottom, left, right) = self.pads(h, w);
-                x.pad_with_zeros(2, top, bottom)?
-                    .pad_with_zeros(3, left, right)?
-                    .conv2d(&self.weight, 0, spec.stride, 1, 1)?
-                    .apply_op1_no_bwd(&bias_act)
-            }
+            ConvKind::Dense => x
+                .pad_with_zeros(2, top, bottom)?
+                .pad_with_zeros(3, left, right)?
+                .conv2d(&self.weight, 0, spec.stride, 1, 1)?
+                .apply_op1_no_bwd(&bias_act),
         }
     }
 }
@@ -386,6 +405,8 @@ impl Linear {
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let (rows, inputs) = self.weight_t.dims2()?;
+        count_multiply_adds((x.dim(0)? * rows * inputs) as u64);
         x.matmul(&self.weight_t)?.apply_op1_no_bwd(&BiasActivation {
             bias: &self.bias,
             activation: self.activation,

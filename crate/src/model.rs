@@ -115,6 +115,16 @@ impl Model {
         rows(self.network.embed(&x)?)
     }
 
+    /// Multiply-adds of one forward pass at `height × width` (convolutions and linear layers).
+    pub fn multiply_adds(&self, height: usize, width: usize) -> Result<u64> {
+        let zeros = vec![0.0; 3 * height * width];
+        let (logits, count) = crate::layers::counting_multiply_adds(|| {
+            self.logits_nchw(&zeros, [1, 3, height, width])
+        });
+        logits?;
+        Ok(count)
+    }
+
     pub fn logits(&self, pixels: &Pixels) -> Result<Vec<f32>> {
         let (input, shape) = self.image_input(pixels)?;
         Ok(self.logits_nchw(&input, shape)?.remove(0))

@@ -149,6 +149,19 @@ impl WasmModel {
         self.floats(Model::logits, &Pixels::rgba(rgba, width, height))
     }
 
+    /// Logits of an already preprocessed NCHW float tensor `[1, 3, height, width]`.
+    #[wasm_bindgen(js_name = logitsNchw)]
+    pub fn logits_nchw(
+        &self,
+        input: &[f32],
+        height: u32,
+        width: u32,
+    ) -> Result<Float32Array, JsValue> {
+        let shape = [1, 3, height as usize, width as usize];
+        let mut rows = self.model.logits_nchw(input, shape).map_err(js_error)?;
+        Ok(Float32Array::from(&rows.remove(0)[..]))
+    }
+
     /// Pooled features (the embedding before the classifier) of RGBA pixels.
     #[wasm_bindgen(js_name = embedRgba)]
     pub fn embed_rgba(

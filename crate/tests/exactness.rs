@@ -58,3 +58,25 @@ shared_test!(
 );
 shared_test!(exact_mobilenetv1_100, check_exact("mobilenetv1_100"));
 shared_test!(exact_mobilenext_100, check_exact("mobilenext_100"));
+
+/// The multiply-add count (behind the benchmark's GFLOP/s) agrees with torchvision's published
+/// figures at 224×224; the squeeze-excite layers are not counted, hence the V3 margins.
+async fn check_multiply_adds() {
+    for (name, published) in [
+        ("tv_mobilenet_v2", 0.301e9),
+        ("tv_mobilenet_v3_large", 0.217e9),
+        ("tv_mobilenet_v3_small", 0.057e9),
+    ] {
+        let macs = load_model(case(name))
+            .await
+            .multiply_adds(224, 224)
+            .unwrap() as f64;
+        println!(
+            "{name}: {:.4} G multiply-adds (torchvision: {:.3} G)",
+            macs / 1e9,
+            published / 1e9
+        );
+        assert!((macs / published - 1.0).abs() < 0.03, "{name}: {macs}");
+    }
+}
+shared_test!(multiply_adds_match_torchvision, check_multiply_adds());

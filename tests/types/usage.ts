@@ -31,6 +31,7 @@ async function usage(video: HTMLVideoElement, canvas: OffscreenCanvas, frame: Vi
   const label: string | null = top[0].label;
   const logits: Float32Array = await classifier.logits(canvas);
   const features: Float32Array = await classifier.embed({ data: new Uint8ClampedArray(4), width: 1, height: 1 });
+  const fromTensor: Float32Array = await classifier.logitsFromTensor(new Float32Array(3 * 224 * 224), 224, 224);
   const worker: WorkerClassifier = await Classifier.loadInWorker(new Uint8Array(8), { arch: "mobilenet_v2" });
   await worker.classify(frame);
   worker.dispose();
@@ -40,7 +41,7 @@ async function usage(video: HTMLVideoElement, canvas: OffscreenCanvas, frame: Vi
   } catch (e) {
     if (e instanceof MobileNetError) {
       const code: ErrorCode = e.code;
-      console.log(code, info.arch, label, logits.length, features.length, bytes);
+      console.log(code, info.arch, label, logits.length, features.length, bytes, fromTensor.length);
     }
   }
 

@@ -2,6 +2,7 @@
 //!
 //! `npm run bench:native` (or `RAYON_NUM_THREADS=1 cargo run --release --bin mobilenet-bench`).
 //! Reads `MOBILENET_SHARED_DIR` (default `../shared` next to the repository).
+//! `--multiply-adds` prints each model's multiply-adds at 224×224 as JSON (for `npm run bench`).
 
 use std::time::Instant;
 
@@ -31,17 +32,17 @@ fn models() -> Vec<(&'static str, &'static str, ModelConfig)> {
                 .with_padding(PaddingMode::TfSame),
         ),
         (
-            "mobilenet_v3_large (random)",
+            "tv_mobilenet_v3_large",
             "reference/synthetic/tv_mobilenet_v3_large.safetensors",
             ModelConfig::new(MobileNetV3Large),
         ),
         (
-            "mobilenext_100 (random)",
+            "mobilenext_100",
             "reference/synthetic/mobilenext_100.safetensors",
             ModelConfig::new(MobileNeXt),
         ),
         (
-            "mobilenetv1_100 (random)",
+            "mobilenetv1_100",
             "reference/synthetic/mobilenetv1_100.safetensors",
             ModelConfig::new(MobileNetV1).with_v1_activation(V1Activation::Relu),
         ),
@@ -59,26 +60,41 @@ fn main() {
     }
     let shared = std::env::var("MOBILENET_SHARED_DIR")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared").to_string());
+    let load = |path: &str, config: ModelConfig| -> Option<(Model, f64)> {
+        let bytes = std::fs::read(format!("{shared}/{path}")).ok()?;
+        let start = Instant::now();
+        let model = Model::from_safetensors(&bytes, Some(config)).expect(path);
+        Some((model, start.elapsed().as_secs_f64() * 1e3))
+    };
+    if std::env::args().any(|a| a == "--multiply-adds") {
+        let counts: Vec<String> = models()
+            .into_iter()
+            .filter_map(|(name, path, config)| {
+                let (model, _) = load(path, config)?;
+                Some(format!(
+                    "\"{name}\": {}",
+                    model.multiply_adds(224, 224).unwrap()
+                ))
+            })
+            .collect();
+        println!("{{{}}}", counts.join(", "));
+        return;
+    }
     println!(
-        "native, RAYON_NUM_THREADS={}, 224x224, {WARMUP} warm-up + {RUNS} runs",
+        "native, RAYON_NUM_THREADS={}, 224x224, {WARMUP} warm-up + {RUNS} runs (random-weight models: timing only)",
         std::env::var("RAYON_NUM_THREADS").unwrap()
     );
     println!(
-        "{:<30} {:>10} {:>10} {:>10} {:>10} {:>10}",
-        "model", "params", "load ms", "median ms", "p90 ms", "min ms"
+        "{:<24} {:>10} {:>9} {:>10} {:>8} {:>8} {:>9}",
+        "model", "params", "load ms", "median ms", "p90 ms", "min ms", "GFLOP/s"
     );
     let input = vec![0.1f32; 3 * 224 * 224];
     for (name, path, config) in models() {
-        let bytes = match std::fs::read(format!("{shared}/{path}")) {
-            Ok(b) => b,
-            Err(e) => {
-                println!("{name:<30} skipped: {path}: {e}");
-                continue;
-            }
+        let Some((model, load_ms)) = load(path, config) else {
+            println!("{name:<24} skipped: cannot read {path}");
+            continue;
         };
-        let start = Instant::now();
-        let model = Model::from_safetensors(&bytes, Some(config)).expect(name);
-        let load_ms = start.elapsed().as_secs_f64() * 1e3;
+        let flops = 2.0 * model.multiply_adds(224, 224).expect(name) as f64;
         let mut times = Vec::with_capacity(RUNS);
         for i in 0..WARMUP + RUNS {
             let start = Instant::now();
@@ -89,12 +105,13 @@ fn main() {
             }
         }
         times.sort_by(f64::total_cmp);
+        let median = percentile(&times, 0.5);
         println!(
-            "{name:<30} {:>10} {load_ms:>10.1} {:>10.2} {:>10.2} {:>10.2}",
+            "{name:<24} {:>10} {load_ms:>9.1} {median:>10.2} {:>8.2} {:>8.2} {:>9.1}",
             model.parameters(),
-            percentile(&times, 0.5),
             percentile(&times, 0.9),
-            times[0]
+            times[0],
+            flops / median / 1e6
         );
     }
 

@@ -139,6 +139,13 @@ fn plane<A: ActivationKernel, const S: usize>(
     }
     let bias4 = F32x4::splat(bias);
     let body = ow / 4 * 4;
+    if body > 0 {
+        // The furthest element the vector loop reads (a stride-2 load spans 8 lanes): checked once
+        // here so that the loop's loads need no checks of their own.
+        let last = (oh - 1) * S * pw + (k - 1) * pw + (body - 4) * S + (k - 1) + 4 * S;
+        assert!(last <= padded.len(), "depthwise: padded plane too small");
+    }
+    let base_ptr = padded.as_ptr();
     for oy in 0..oh {
         let top = oy * S * pw;
         let out_row = &mut out[oy * ow..][..ow];
@@ -147,10 +154,14 @@ fn plane<A: ActivationKernel, const S: usize>(
             for i in 0..k {
                 let base = top + i * pw + ox * S;
                 for j in 0..k {
-                    let x = if S == 1 {
-                        F32x4::load(padded, base + j)
-                    } else {
-                        F32x4::load_even(padded, base + j)
+                    // SAFETY: base + j + 4·S <= `last`, asserted above.
+                    let x = unsafe {
+                        let p = base_ptr.add(base + j);
+                        if S == 1 {
+                            F32x4::load_ptr(p)
+                        } else {
+                            F32x4::load_even_ptr(p)
+                        }
                     };
                     acc = acc + taps[i * k + j] * x;
                 }

@@ -61,6 +61,20 @@ mod imp {
             let hi = Self::load(s, i + 4).0;
             F32x4(i32x4_shuffle::<0, 2, 4, 6>(lo, hi))
         }
+        /// # Safety
+        /// `p..p+4` must be readable.
+        #[inline(always)]
+        pub unsafe fn load_ptr(p: *const f32) -> Self {
+            F32x4(v128_load(p as *const v128))
+        }
+        /// # Safety
+        /// `p..p+8` must be readable.
+        #[inline(always)]
+        pub unsafe fn load_even_ptr(p: *const f32) -> Self {
+            let lo = v128_load(p as *const v128);
+            let hi = v128_load(p.add(4) as *const v128);
+            F32x4(i32x4_shuffle::<0, 2, 4, 6>(lo, hi))
+        }
         #[inline(always)]
         pub fn store(self, s: &mut [f32], i: usize) {
             let s = &mut s[i..i + 4];
@@ -104,6 +118,19 @@ mod imp {
         pub fn load_even(s: &[f32], i: usize) -> Self {
             let s = &s[i..i + 8];
             F32x4([s[0], s[2], s[4], s[6]])
+        }
+        /// # Safety
+        /// `p..p+4` must be readable.
+        #[inline(always)]
+        pub unsafe fn load_ptr(p: *const f32) -> Self {
+            F32x4(core::ptr::read_unaligned(p as *const [f32; 4]))
+        }
+        /// # Safety
+        /// `p..p+8` must be readable.
+        #[inline(always)]
+        pub unsafe fn load_even_ptr(p: *const f32) -> Self {
+            let v = core::ptr::read_unaligned(p as *const [f32; 8]);
+            F32x4([v[0], v[2], v[4], v[6]])
         }
         #[inline(always)]
         pub fn store(self, s: &mut [f32], i: usize) {

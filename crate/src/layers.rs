@@ -9,6 +9,7 @@ use candle_nn::VarBuilder;
 use crate::config::PaddingMode;
 use crate::error::{Error, Result};
 use crate::kernels::depthwise::DepthwiseConv;
+use crate::kernels::pointwise::PointwiseConv;
 use crate::kernels::pool::{BiasActivation, GlobalAvgPool, SqueezeExciteOp};
 
 pub use crate::kernels::activation::Activation;
@@ -130,9 +131,9 @@ impl ConvSpec {
 pub struct ConvBnAct {
     spec: ConvSpec,
     padding: PaddingMode,
-    /// Dense: `[out, in, k, k]`; pointwise: `[out, in]`; depthwise: unused (see `weights`).
-    weight: Tensor,
-    /// Flattened folded weights (what the depthwise kernel reads).
+    /// The dense (stem) convolution's weights as candle's conv2d takes them, `[out, in, k, k]`.
+    dense_weight: Option<Tensor>,
+    /// Flattened folded weights, what the pointwise and depthwise kernels read.
     weights: Vec<f32>,
     bias: Vec<f32>,
 }
@@ -154,16 +155,14 @@ impl ConvBnAct {
             let bn = BatchNorm::load(bn, out, ctx.bn_eps)?;
             bn.fold_into(&mut weights)
         };
-        let weight = match spec.kind {
-            ConvKind::Pointwise => {
-                Tensor::from_slice(&weights, (out, spec.in_channels), raw.device())?
-            }
-            _ => Tensor::from_slice(&weights, raw.shape(), raw.device())?,
+        let dense_weight = match spec.kind {
+            ConvKind::Dense => Some(Tensor::from_slice(&weights, raw.shape(), raw.device())?),
+            _ => None,
         };
         Ok(ConvBnAct {
             spec,
             padding: ctx.padding,
-            weight,
+            dense_weight,
             weights,
             bias,
         })
@@ -195,10 +194,6 @@ impl Module for ConvBnAct {
         if c != spec.in_channels {
             candle_core::bail!("conv expects {} channels, got {c}", spec.in_channels);
         }
-        let bias_act = BiasActivation {
-            bias: &self.bias,
-            activation: spec.activation,
-        };
         let (top, bottom, left, right) = self.pads(h, w);
         let out_h = (h + top + bottom - spec.kernel) / spec.stride + 1;
         let out_w = (w + left + right - spec.kernel) / spec.stride + 1;
@@ -213,16 +208,24 @@ impl Module for ConvBnAct {
                 pads: self.pads(h, w),
                 activation: spec.activation,
             }),
-            ConvKind::Pointwise => self
-                .weight
-                .broadcast_matmul(&x.reshape((n, c, h * w))?)?
-                .reshape((n, spec.out_channels, h, w))?
-                .apply_op1_no_bwd(&bias_act),
-            ConvKind::Dense => x
-                .pad_with_zeros(2, top, bottom)?
-                .pad_with_zeros(3, left, right)?
-                .conv2d(&self.weight, 0, spec.stride, 1, 1)?
-                .apply_op1_no_bwd(&bias_act),
+            ConvKind::Pointwise => x.apply_op1_no_bwd(&PointwiseConv {
+                weights: &self.weights,
+                bias: &self.bias,
+                activation: spec.activation,
+            }),
+            ConvKind::Dense => {
+                let weight = self
+                    .dense_weight
+                    .as_ref()
+                    .expect("dense convs keep their weight");
+                x.pad_with_zeros(2, top, bottom)?
+                    .pad_with_zeros(3, left, right)?
+                    .conv2d(weight, 0, spec.stride, 1, 1)?
+                    .apply_op1_no_bwd(&BiasActivation {
+                        bias: &self.bias,
+                        activation: spec.activation,
+                    })
+            }
         }
     }
 }

@@ -2,6 +2,7 @@
 
 pub mod activation;
 pub mod depthwise;
+pub mod pointwise;
 pub mod pool;
 pub mod resample;
 pub mod simd;

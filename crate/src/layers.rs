@@ -8,6 +8,7 @@ use candle_nn::VarBuilder;
 
 use crate::config::PaddingMode;
 use crate::error::{Error, Result};
+use crate::kernels::dense::DenseConv;
 use crate::kernels::depthwise::DepthwiseConv;
 use crate::kernels::pointwise::PointwiseConv;
 use crate::kernels::pool::{BiasActivation, GlobalAvgPool, SqueezeExciteOp};
@@ -131,9 +132,7 @@ impl ConvSpec {
 pub struct ConvBnAct {
     spec: ConvSpec,
     padding: PaddingMode,
-    /// The dense (stem) convolution's weights as candle's conv2d takes them, `[out, in, k, k]`.
-    dense_weight: Option<Tensor>,
-    /// Flattened folded weights, what the pointwise and depthwise kernels read.
+    /// Flattened folded weights, what the kernels read.
     weights: Vec<f32>,
     bias: Vec<f32>,
 }
@@ -155,14 +154,9 @@ impl ConvBnAct {
             let bn = BatchNorm::load(bn, out, ctx.bn_eps)?;
             bn.fold_into(&mut weights)
         };
-        let dense_weight = match spec.kind {
-            ConvKind::Dense => Some(Tensor::from_slice(&weights, raw.shape(), raw.device())?),
-            _ => None,
-        };
         Ok(ConvBnAct {
             spec,
             padding: ctx.padding,
-            dense_weight,
             weights,
             bias,
         })
@@ -213,19 +207,14 @@ impl Module for ConvBnAct {
                 bias: &self.bias,
                 activation: spec.activation,
             }),
-            ConvKind::Dense => {
-                let weight = self
-                    .dense_weight
-                    .as_ref()
-                    .expect("dense convs keep their weight");
-                x.pad_with_zeros(2, top, bottom)?
-                    .pad_with_zeros(3, left, right)?
-                    .conv2d(weight, 0, spec.stride, 1, 1)?
-                    .apply_op1_no_bwd(&BiasActivation {
-                        bias: &self.bias,
-                        activation: spec.activation,
-                    })
-            }
+            ConvKind::Dense => x.apply_op1_no_bwd(&DenseConv {
+                weights: &self.weights,
+                bias: &self.bias,
+                kernel: spec.kernel,
+                stride: spec.stride,
+                pads: (top, bottom, left, right),
+                activation: spec.activation,
+            }),
         }
     }
 }

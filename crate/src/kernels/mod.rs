@@ -1,6 +1,7 @@
 //! Hot loops, each with a plain-Rust reference and a test holding the fast version to it.
 
 pub mod activation;
+pub mod dense;
 pub mod depthwise;
 pub mod pointwise;
 pub mod pool;

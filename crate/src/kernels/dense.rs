@@ -1,0 +1,163 @@
+//! Full (dense) k×k convolution, as the stem uses: im2col with explicit (asymmetric) zero padding,
+//! then the fused matrix product of [`super::pointwise`].
+
+use candle_core::{CpuStorage, Layout, Shape};
+
+use super::activation::Activation;
+use super::pointwise::pointwise;
+use super::storage_f32;
+
+/// Patches of one image `[cin, h, w]`: row `(ci·k + i)·k + j` holds, for every output position,
+/// the input at that tap (zero outside the image).
+#[allow(clippy::too_many_arguments)]
+pub fn im2col(
+    image: &[f32],
+    (cin, h, w): (usize, usize, usize),
+    kernel: usize,
+    stride: usize,
+    (top, left): (usize, usize),
+    (out_h, out_w): (usize, usize),
+    cols: &mut Vec<f32>,
+) {
+    cols.clear();
+    cols.resize(cin * kernel * kernel * out_h * out_w, 0.0);
+    let mut rows = cols.chunks_exact_mut(out_h * out_w);
+    for c in 0..cin {
+        let plane = &image[c * h * w..][..h * w];
+        for i in 0..kernel {
+            for j in 0..kernel {
+                let row = rows.next().unwrap_or_default();
+                for oy in 0..out_h {
+                    let Some(y) = (oy * stride + i).checked_sub(top).filter(|&y| y < h) else {
+                        continue;
+                    };
+                    for ox in 0..out_w {
+                        if let Some(x) = (ox * stride + j).checked_sub(left).filter(|&x| x < w) {
+                            row[oy * out_w + ox] = plane[y * w + x];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A dense convolution as a candle op: weights `[cout, cin, k, k]` flattened, bias `[cout]`.
+pub struct DenseConv<'a> {
+    pub weights: &'a [f32],
+    pub bias: &'a [f32],
+    pub kernel: usize,
+    pub stride: usize,
+    /// (top, bottom, left, right)
+    pub pads: (usize, usize, usize, usize),
+    pub activation: Activation,
+}
+
+impl candle_core::CustomOp1 for DenseConv<'_> {
+    fn name(&self) -> &'static str {
+        "dense-conv"
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let x = storage_f32(storage, layout)?;
+        let (n, cin, h, w) = layout.shape().dims4()?;
+        let (k, s) = (self.kernel, self.stride);
+        let cout = self.bias.len();
+        let (top, bottom, left, right) = self.pads;
+        if self.weights.len() != cout * cin * k * k || h + top + bottom < k || w + left + right < k
+        {
+            candle_core::bail!("dense conv: input {cin}x{h}x{w} does not fit the weights");
+        }
+        let (out_h, out_w) = (
+            (h + top + bottom - k) / s + 1,
+            (w + left + right - k) / s + 1,
+        );
+        let mut out = vec![0.0f32; n * cout * out_h * out_w];
+        let mut cols = Vec::new();
+        for (image, result) in x
+            .chunks_exact(cin * h * w)
+            .zip(out.chunks_exact_mut(cout * out_h * out_w))
+        {
+            im2col(
+                image,
+                (cin, h, w),
+                k,
+                s,
+                (top, left),
+                (out_h, out_w),
+                &mut cols,
+            );
+            let taps = cin * k * k;
+            pointwise(
+                &cols,
+                self.weights,
+                self.bias,
+                taps,
+                out_h * out_w,
+                self.activation,
+                result,
+            );
+        }
+        Ok((CpuStorage::F32(out), Shape::from((n, cout, out_h, out_w))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// Against candle's own conv2d (after explicit padding), which it replaces.
+    #[test]
+    fn matches_candle_conv2d() {
+        use candle_core::{Device, Tensor};
+        for (h, w, k, s, pads) in [
+            (9, 12, 3, 2, (0, 1, 0, 1)),
+            (8, 7, 3, 2, (1, 1, 1, 1)),
+            (6, 6, 3, 1, (1, 1, 1, 1)),
+        ] {
+            let (cin, cout) = (3, 5);
+            let input: Vec<f32> = (0..2 * cin * h * w)
+                .map(|i| ((i * 37 % 101) as f32 - 50.0) / 50.0)
+                .collect();
+            let weights: Vec<f32> = (0..cout * cin * k * k)
+                .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
+                .collect();
+            let bias = vec![0.0; cout];
+            let x = Tensor::from_slice(&input, (2, cin, h, w), &Device::Cpu).unwrap();
+            let op = DenseConv {
+                weights: &weights,
+                bias: &bias,
+                kernel: k,
+                stride: s,
+                pads,
+                activation: Activation::Identity,
+            };
+            let ours = x.apply_op1_no_bwd(&op).unwrap();
+            let kernel = Tensor::from_slice(&weights, (cout, cin, k, k), &Device::Cpu).unwrap();
+            let theirs = x
+                .pad_with_zeros(2, pads.0, pads.1)
+                .unwrap()
+                .pad_with_zeros(3, pads.2, pads.3)
+                .unwrap()
+                .conv2d(&kernel, 0, s, 1, 1)
+                .unwrap();
+            assert_eq!(ours.dims(), theirs.dims());
+            let (a, b) = (
+                ours.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+                theirs.flatten_all().unwrap().to_vec1::<f32>().unwrap(),
+            );
+            for (x, y) in a.iter().zip(&b) {
+                assert!(
+                    (x - y).abs() <= 1e-5 * (1.0 + y.abs()),
+                    "{h}x{w} k{k} s{s} {pads:?}: {x} vs {y}"
+                );
+            }
+        }
+    }
+}

@@ -3,10 +3,10 @@
 
 use candle_nn::VarBuilder;
 
-use super::{num_classes, Network};
+use super::{conv_bn, num_classes, Network};
 use crate::config::{ModelConfig, V1Activation};
 use crate::error::Result;
-use crate::layers::{Activation, BuildContext, ConvBnAct, ConvSpec, Linear};
+use crate::layers::{Activation, BuildContext, ConvSpec, Linear};
 
 /// Table 1 of the paper after the stem: each row is a depthwise 3×3 conv with this stride followed
 /// by a pointwise conv to this many channels.
@@ -36,10 +36,7 @@ pub fn build(config: &ModelConfig, ctx: &BuildContext, vb: VarBuilder) -> Result
         V1Activation::Relu => Activation::Relu,
     };
     let features = vb.pp("features");
-    let layer = |index: usize, spec: ConvSpec| {
-        let module = features.pp(index);
-        ConvBnAct::load(module.pp(0), module.pp(1), spec, ctx)
-    };
+    let layer = |index: usize, spec: ConvSpec| conv_bn(&features.pp(index), spec, ctx);
     let mut layers: Vec<Box<dyn candle_core::Module + Send + Sync>> = Vec::new();
 
     let mut input = depth(STEM_CHANNELS);

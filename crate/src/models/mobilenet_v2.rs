@@ -3,7 +3,7 @@
 
 use candle_nn::VarBuilder;
 
-use super::{num_classes, Network};
+use super::{conv_bn, num_classes, Network};
 use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::layers::{
@@ -30,14 +30,8 @@ pub fn build(config: &ModelConfig, ctx: &BuildContext, vb: VarBuilder) -> Result
     let mut layers: Vec<Box<dyn candle_core::Module + Send + Sync>> = Vec::new();
 
     let mut input = make_divisible(STEM_CHANNELS as f64 * width, 8);
-    let stem = &features.pp(0);
     let spec = ConvSpec::dense(3, input, 3, 2, ACT);
-    layers.push(Box::new(ConvBnAct::load(
-        stem.pp(0),
-        stem.pp(1),
-        spec,
-        ctx,
-    )?));
+    layers.push(Box::new(conv_bn(&features.pp(0), spec, ctx)?));
 
     let mut index = 1;
     for [t, c, n, s] in BOTTLENECKS {
@@ -51,12 +45,10 @@ pub fn build(config: &ModelConfig, ctx: &BuildContext, vb: VarBuilder) -> Result
                 (None, 0)
             } else {
                 let spec = ConvSpec::pointwise(input, hidden, ACT);
-                let e = conv.pp(0);
-                (Some(ConvBnAct::load(e.pp(0), e.pp(1), spec, ctx)?), 1)
+                (Some(conv_bn(&conv.pp(0), spec, ctx)?), 1)
             };
-            let dw = conv.pp(first);
             let spec = ConvSpec::depthwise(hidden, 3, stride, ACT);
-            let depthwise = ConvBnAct::load(dw.pp(0), dw.pp(1), spec, ctx)?;
+            let depthwise = conv_bn(&conv.pp(first), spec, ctx)?;
             let spec = ConvSpec::pointwise(hidden, output, Activation::Identity);
             let project = ConvBnAct::load(conv.pp(first + 1), conv.pp(first + 2), spec, ctx)?;
             layers.push(Box::new(InvertedResidual {
@@ -72,14 +64,8 @@ pub fn build(config: &ModelConfig, ctx: &BuildContext, vb: VarBuilder) -> Result
 
     // The last conv never narrows below 1280, whatever the width.
     let last = make_divisible(LAST_CHANNEL as f64 * width.max(1.0), 8);
-    let head_conv = features.pp(index);
     let spec = ConvSpec::pointwise(input, last, ACT);
-    layers.push(Box::new(ConvBnAct::load(
-        head_conv.pp(0),
-        head_conv.pp(1),
-        spec,
-        ctx,
-    )?));
+    layers.push(Box::new(conv_bn(&features.pp(index), spec, ctx)?));
 
     let head = vb.pp("classifier").pp(1);
     let classes = num_classes(config, &head)?;

@@ -2,12 +2,11 @@
 
 use candle_nn::VarBuilder;
 
-use super::{num_classes, Network};
+use super::{conv_bn, num_classes, Network};
 use crate::config::{Architecture, ModelConfig};
 use crate::error::Result;
 use crate::layers::{
-    make_divisible, Activation, BuildContext, ConvBnAct, ConvSpec, InvertedResidual, Linear,
-    SqueezeExcite,
+    make_divisible, Activation, BuildContext, ConvSpec, InvertedResidual, Linear, SqueezeExcite,
 };
 
 /// One row of the paper's Tables 1 and 2.
@@ -153,9 +152,4 @@ pub fn build(config: &ModelConfig, ctx: &BuildContext, vb: VarBuilder) -> Result
             Linear::load(head.pp(3), hidden, classes, Activation::Identity)?,
         ],
     })
-}
-
-/// torchvision's `Conv2dNormActivation`: `.0` is the conv, `.1` the BatchNorm.
-fn conv_bn(module: &VarBuilder, spec: ConvSpec, ctx: &BuildContext) -> Result<ConvBnAct> {
-    ConvBnAct::load(module.pp(0), module.pp(1), spec, ctx)
 }

@@ -4,7 +4,7 @@
 
 use candle_nn::VarBuilder;
 
-use super::{num_classes, Network};
+use super::{conv_bn, num_classes, Network};
 use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::layers::{
@@ -32,14 +32,8 @@ pub fn build(config: &ModelConfig, ctx: &BuildContext, vb: VarBuilder) -> Result
     let mut layers: Vec<Box<dyn candle_core::Module + Send + Sync>> = Vec::new();
 
     let mut input = channels(STEM_CHANNELS);
-    let stem = features.pp(0);
     let spec = ConvSpec::dense(3, input, 3, 2, ACT);
-    layers.push(Box::new(ConvBnAct::load(
-        stem.pp(0),
-        stem.pp(1),
-        spec,
-        ctx,
-    )?));
+    layers.push(Box::new(conv_bn(&features.pp(0), spec, ctx)?));
 
     let mut index = 1;
     for [t, c, n, s] in STAGES {

@@ -11,7 +11,7 @@ use candle_nn::VarBuilder;
 
 use crate::config::{Architecture, ModelConfig};
 use crate::error::{Error, Result};
-use crate::layers::{global_avg_pool, BuildContext, Linear};
+use crate::layers::{global_avg_pool, BuildContext, ConvBnAct, ConvSpec, Linear};
 
 /// A MobileNet: a feature extractor, global average pooling, then fully connected layers.
 pub struct Network {
@@ -62,6 +62,12 @@ pub fn build(config: &ModelConfig, vb: VarBuilder) -> Result<Network> {
         Architecture::MobileNetV1 => mobilenet_v1::build(config, &ctx, vb),
         Architecture::MobileNeXt => mobilenext::build(config, &ctx, vb),
     }
+}
+
+/// A conv followed by its BatchNorm as torchvision's `Conv2dNormActivation` (and the flat V1 layout)
+/// names them: `{module}.0` is the conv, `{module}.1` the BatchNorm.
+fn conv_bn(module: &VarBuilder, spec: ConvSpec, ctx: &BuildContext) -> Result<ConvBnAct> {
+    ConvBnAct::load(module.pp(0), module.pp(1), spec, ctx)
 }
 
 /// The class count: the configured one, or the row count of the final classifier weight.

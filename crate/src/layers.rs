@@ -166,11 +166,6 @@ impl ConvBnAct {
         &self.spec
     }
 
-    /// The folded weights and bias, e.g. to store a checkpoint with BatchNorm already folded.
-    pub fn folded(&self) -> (&[f32], &[f32]) {
-        (&self.weights, &self.bias)
-    }
-
     fn pads(&self, h: usize, w: usize) -> (usize, usize, usize, usize) {
         if self.spec.kernel == 1 {
             return (0, 0, 0, 0);
@@ -199,7 +194,7 @@ impl Module for ConvBnAct {
                 bias: &self.bias,
                 kernel: spec.kernel,
                 stride: spec.stride,
-                pads: self.pads(h, w),
+                pads: (top, bottom, left, right),
                 activation: spec.activation,
             }),
             ConvKind::Pointwise => x.apply_op1_no_bwd(&PointwiseConv {

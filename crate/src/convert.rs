@@ -34,17 +34,9 @@ pub fn convert(source: &[u8], config: ModelConfig, options: ConvertOptions) -> R
     // Validates names and shapes against the architecture.
     let model = Model::from_checkpoint(&checkpoint, config)?;
     let mut config = model.config().clone();
-    let tensors = if options.fold_batch_norm {
-        config.bn_folded = true;
-        fold_all(&checkpoint, config.bn_eps)?
-    } else {
-        let mut names: Vec<&str> = checkpoint.names().collect();
-        names.sort_unstable();
-        names
-            .into_iter()
-            .map(|name| named(name, checkpoint.tensor(name).unwrap()))
-            .collect::<Result<Vec<_>>>()?
-    };
+    config.bn_folded |= options.fold_batch_norm;
+    let fold_eps = options.fold_batch_norm.then_some(config.bn_eps);
+    let tensors = tensors_to_store(&checkpoint, fold_eps)?;
     let bytes = write_safetensors(&tensors, options.dtype, config.to_metadata())?;
     // Whatever was written must load on its own, as the architecture it claims to be.
     let model = Model::from_safetensors(&bytes, None)?;
@@ -61,16 +53,23 @@ fn named(name: &str, t: &Tensor) -> Result<NamedTensor> {
     ))
 }
 
-/// Folds every BatchNorm into the conv it follows. In the torchvision layouts a BatchNorm at
-/// `P.{i}` normalises the conv at `P.{i-1}` (`X.0`/`X.1` in `Conv2dNormActivation`, `conv.2`/`conv.3`
-/// for V2's project conv).
-fn fold_all(checkpoint: &Checkpoint, eps: f64) -> Result<Vec<NamedTensor>> {
+/// The checkpoint's tensors sorted by name, with every BatchNorm folded into the conv it follows
+/// when `fold_eps` is given. In the torchvision layouts a BatchNorm at `P.{i}` normalises the conv at
+/// `P.{i-1}` (`X.0`/`X.1` in `Conv2dNormActivation`, `conv.2`/`conv.3` for V2's project conv).
+fn tensors_to_store(checkpoint: &Checkpoint, fold_eps: Option<f64>) -> Result<Vec<NamedTensor>> {
     let mut names: Vec<&str> = checkpoint.names().collect();
     names.sort_unstable();
-    let bn_prefixes: Vec<&str> = names
-        .iter()
-        .filter_map(|n| n.strip_suffix(".running_var"))
-        .collect();
+    // Without folding there are no BatchNorms to visit, so no eps is needed.
+    let (bn_prefixes, eps): (Vec<&str>, f64) = match fold_eps {
+        Some(eps) => (
+            names
+                .iter()
+                .filter_map(|n| n.strip_suffix(".running_var"))
+                .collect(),
+            eps,
+        ),
+        None => (Vec::new(), 0.0),
+    };
     let mut folded = Vec::new();
     let mut consumed = std::collections::HashSet::new();
     for bn in &bn_prefixes {
@@ -83,21 +82,13 @@ fn fold_all(checkpoint: &Checkpoint, eps: f64) -> Result<Vec<NamedTensor>> {
             .ok_or_else(|| Error::MissingTensor {
                 name: weight_name.clone(),
             })?;
-        let read = |suffix: &str| -> Result<Vec<f32>> {
+        let params = BatchNorm::read(bn, eps, |suffix| {
             let name = format!("{bn}.{suffix}");
             let t = checkpoint
                 .tensor(&name)
                 .ok_or_else(|| Error::MissingTensor { name: name.clone() })?;
             Ok(t.to_vec1::<f32>()?)
-        };
-        let params = BatchNorm::new(
-            &read("weight")?,
-            &read("bias")?,
-            &read("running_mean")?,
-            &read("running_var")?,
-            eps,
-        )
-        .map_err(|c| Error::bad_model(format!("`{bn}.running_var` is negative at channel {c}")))?;
+        })?;
         let (_, shape, mut values) = named(&weight_name, weight)?;
         let bias = params.fold_into(&mut values);
         folded.push((weight_name.clone(), shape, values));

@@ -8,6 +8,7 @@ use candle_nn::VarBuilder;
 
 use crate::config::PaddingMode;
 use crate::error::{Error, Result};
+use crate::kernels::conv_output_size;
 use crate::kernels::dense::DenseConv;
 use crate::kernels::depthwise::DepthwiseConv;
 use crate::kernels::pointwise::PointwiseConv;
@@ -184,8 +185,8 @@ impl Module for ConvBnAct {
             candle_core::bail!("conv expects {} channels, got {c}", spec.in_channels);
         }
         let (top, bottom, left, right) = self.pads(h, w);
-        let out_h = (h + top + bottom - spec.kernel) / spec.stride + 1;
-        let out_w = (w + left + right - spec.kernel) / spec.stride + 1;
+        let out_h = conv_output_size(h, top, bottom, spec.kernel, spec.stride);
+        let out_w = conv_output_size(w, left, right, spec.kernel, spec.stride);
         let per_output = spec.weight_shape().1 * spec.kernel * spec.kernel;
         count_multiply_adds((n * spec.out_channels * out_h * out_w * per_output) as u64);
         match spec.kind {
@@ -223,43 +224,29 @@ pub struct BatchNorm {
 
 impl BatchNorm {
     fn load(vb: VarBuilder, channels: usize, eps: f64) -> Result<Self> {
-        let read =
-            |name: &str| -> Result<Vec<f32>> { Ok(vb.get(channels, name)?.to_vec1::<f32>()?) };
-        BatchNorm::new(
-            &read("weight")?,
-            &read("bias")?,
-            &read("running_mean")?,
-            &read("running_var")?,
-            eps,
-        )
-        .map_err(|channel| {
-            Error::bad_model(format!(
-                "`{}.running_var` is negative at channel {channel}",
-                vb.prefix()
-            ))
+        BatchNorm::read(&vb.prefix(), eps, |name| {
+            Ok(vb.get(channels, name)?.to_vec1::<f32>()?)
         })
     }
 
-    /// From `weight` (γ), `bias` (β), `running_mean`, `running_var`; `Err(channel)` where
-    /// `var + eps` is not positive.
-    pub fn new(
-        gamma: &[f32],
-        beta: &[f32],
-        mean: &[f32],
-        var: &[f32],
-        eps: f64,
-    ) -> std::result::Result<Self, usize> {
+    /// The BatchNorm module `prefix`, its `weight` (γ), `bias` (β), `running_mean` and `running_var`
+    /// fetched by `read(name)`.
+    pub fn read(prefix: &str, eps: f64, read: impl Fn(&str) -> Result<Vec<f32>>) -> Result<Self> {
+        let (gamma, beta) = (read("weight")?, read("bias")?);
+        let (mean, var) = (read("running_mean")?, read("running_var")?);
         if let Some(channel) = var.iter().position(|&v| v as f64 + eps <= 0.0) {
-            return Err(channel);
+            return Err(Error::bad_model(format!(
+                "`{prefix}.running_var` is negative at channel {channel}"
+            )));
         }
         let scale: Vec<f64> = gamma
             .iter()
-            .zip(var)
+            .zip(&var)
             .map(|(&g, &v)| g as f64 / (v as f64 + eps).sqrt())
             .collect();
         let shift = beta
             .iter()
-            .zip(mean)
+            .zip(&mean)
             .zip(&scale)
             .map(|((&b, &m), s)| b as f64 - m as f64 * s)
             .collect();

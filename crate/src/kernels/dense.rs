@@ -5,7 +5,7 @@ use candle_core::{CpuStorage, Layout, Shape};
 
 use super::activation::Activation;
 use super::pointwise::pointwise;
-use super::storage_f32;
+use super::{conv_output_size, storage_f32};
 
 /// Patches of one image `[cin, h, w]`: row `(ci·k + i)·k + j` holds, for every output position,
 /// the input at that tap (zero outside the image).
@@ -72,10 +72,8 @@ impl candle_core::CustomOp1 for DenseConv<'_> {
         {
             candle_core::bail!("dense conv: input {cin}x{h}x{w} does not fit the weights");
         }
-        let (out_h, out_w) = (
-            (h + top + bottom - k) / s + 1,
-            (w + left + right - k) / s + 1,
-        );
+        let out_h = conv_output_size(h, top, bottom, k, s);
+        let out_w = conv_output_size(w, left, right, k, s);
         let mut out = vec![0.0f32; n * cout * out_h * out_w];
         let mut cols = Vec::new();
         for (image, result) in x

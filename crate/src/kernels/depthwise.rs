@@ -9,7 +9,7 @@ use candle_core::{CpuStorage, Layout, Shape};
 
 use super::activation::{with_activation, Activation, ActivationKernel};
 use super::simd::F32x4;
-use super::storage_f32;
+use super::{conv_output_size, storage_f32};
 
 /// Shape of one depthwise convolution over an NCHW tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,11 +28,23 @@ pub struct DepthwiseGeometry {
 
 impl DepthwiseGeometry {
     pub fn out_h(&self) -> usize {
-        (self.in_h + self.pad_top + self.pad_bottom - self.kernel) / self.stride + 1
+        conv_output_size(
+            self.in_h,
+            self.pad_top,
+            self.pad_bottom,
+            self.kernel,
+            self.stride,
+        )
     }
 
     pub fn out_w(&self) -> usize {
-        (self.in_w + self.pad_left + self.pad_right - self.kernel) / self.stride + 1
+        conv_output_size(
+            self.in_w,
+            self.pad_left,
+            self.pad_right,
+            self.kernel,
+            self.stride,
+        )
     }
 
     fn padded_w(&self) -> usize {
@@ -247,20 +259,9 @@ impl candle_core::CustomOp1 for DepthwiseConv<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::test_values;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    fn pseudo_random(n: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(2654435761).wrapping_add(1);
-        (0..n)
-            .map(|_| {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                (state % 20001) as f32 / 10000.0 - 1.0
-            })
-            .collect()
-    }
 
     fn geometry(
         channels: usize,
@@ -297,9 +298,9 @@ mod tests {
         ] {
             let c = 3;
             let g = geometry(c, k, s, h, w, pads);
-            let input = pseudo_random(2 * c * h * w, 1);
-            let weights = pseudo_random(c * k * k, 2);
-            let bias = pseudo_random(c, 3);
+            let input = test_values(2 * c * h * w, 1);
+            let weights = test_values(c * k * k, 2);
+            let bias = test_values(c, 3);
             for act in [
                 Activation::Identity,
                 Activation::Relu6,
@@ -327,8 +328,8 @@ mod tests {
         ] {
             let c = 6;
             let g = geometry(c, k, s, h, w, pads);
-            let input = pseudo_random(c * h * w, 7);
-            let weights = pseudo_random(c * k * k, 8);
+            let input = test_values(c * h * w, 7);
+            let weights = test_values(c * k * k, 8);
             let bias = vec![0.0; c];
             let mut ours = vec![0.0; c * g.out_h() * g.out_w()];
             depthwise(

@@ -10,6 +10,32 @@ pub mod simd;
 
 use candle_core::{CpuStorage, Layout};
 
+/// Output length of a convolution along one axis: `size` input values, `before`/`after` zeros of
+/// padding, a `kernel`-wide window moved by `stride`. The padded size must be at least `kernel`.
+pub fn conv_output_size(
+    size: usize,
+    before: usize,
+    after: usize,
+    kernel: usize,
+    stride: usize,
+) -> usize {
+    (size + before + after - kernel) / stride + 1
+}
+
+/// Deterministic values in [-1, 1) for the kernel tests.
+#[cfg(test)]
+pub(crate) fn test_values(n: usize, seed: u32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(2654435761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            (state % 20001) as f32 / 10000.0 - 1.0
+        })
+        .collect()
+}
+
 /// The f32 elements of a contiguous CPU tensor.
 pub(crate) fn storage_f32<'a>(
     storage: &'a CpuStorage,

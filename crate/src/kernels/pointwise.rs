@@ -126,18 +126,9 @@ impl candle_core::CustomOp1 for PointwiseConv<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::test_values;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    fn values(n: usize, seed: u32) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(747796405).wrapping_add(2891336453);
-        (0..n)
-            .map(|_| {
-                state = state.wrapping_mul(747796405).wrapping_add(2891336453);
-                (state >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
-            })
-            .collect()
-    }
 
     #[test]
     fn fast_matches_reference() {
@@ -147,9 +138,9 @@ mod tests {
             (1, 96, 40, 196),
             (1, 1, 1, 1),
         ] {
-            let x = values(images * cin * plane, 1);
-            let w = values(cout * cin, 2);
-            let b = values(cout, 3);
+            let x = test_values(images * cin * plane, 1);
+            let w = test_values(cout * cin, 2);
+            let b = test_values(cout, 3);
             for act in [
                 Activation::Identity,
                 Activation::Relu6,

@@ -176,7 +176,14 @@ function scratchContext(width, height) {
   return context;
 }
 
-const is = (value, name) => typeof globalThis[name] === "function" && value instanceof globalThis[name];
+/** `value instanceof globalThis[name]`, false where the type does not exist (e.g. in workers). */
+export const is = (value, name) => typeof globalThis[name] === "function" && value instanceof globalThis[name];
+
+/** An ImageData or `{ data, width, height }`, as opposed to something a canvas draws; throws on none. */
+export function isPixelArray(image) {
+  if (image == null) throw new MobileNetError("BAD_IMAGE", "no image given");
+  return is(image, "ImageData") || (image.data !== undefined && !is(image, "HTMLElement"));
+}
 
 /** `{ width, height }` of anything a canvas can draw, waiting for images still loading. */
 async function drawableSize(image) {
@@ -211,7 +218,7 @@ async function drawableSize(image) {
   );
 }
 
-const isImageElement = (image) => is(image, "HTMLImageElement") || is(image, "SVGImageElement");
+export const isImageElement = (image) => is(image, "HTMLImageElement") || is(image, "SVGImageElement");
 
 /**
  * A bitmap of an <img> decoded without colour management: PIL, and so every PyTorch pipeline,
@@ -223,8 +230,7 @@ export function rawBitmap(image) {
 
 /** RGBA pixels of any supported image: `{ data: Uint8Array, width, height }`. */
 export async function toPixels(image) {
-  if (image == null) throw new MobileNetError("BAD_IMAGE", "no image given");
-  if (is(image, "ImageData") || (image.data !== undefined && !is(image, "HTMLElement"))) {
+  if (isPixelArray(image)) {
     const { data, width, height } = image;
     if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {
       throw new MobileNetError("BAD_IMAGE", "image.data must be a Uint8Array or Uint8ClampedArray of RGBA");

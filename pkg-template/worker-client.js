@@ -1,8 +1,6 @@
 // Classifier.loadInWorker: the page-side proxy of a Classifier running in a dedicated worker, with
 // the same methods. Images become ImageBitmaps (transferred) or pixel arrays (copied once).
-import { MobileNetError, baseUrl, rawBitmap } from "./core.js";
-
-const is = (value, name) => typeof globalThis[name] === "function" && value instanceof globalThis[name];
+import { MobileNetError, baseUrl, isImageElement, isPixelArray, rawBitmap } from "./core.js";
 
 class Connection {
   #worker;
@@ -52,15 +50,14 @@ class Connection {
 
 /** What to post for an image, and what to transfer with it. */
 async function imageMessage(image) {
-  if (image == null) throw new MobileNetError("BAD_IMAGE", "no image given");
-  if (is(image, "ImageData") || (image.data !== undefined && !is(image, "HTMLElement"))) {
+  if (isPixelArray(image)) {
     // Structured clone copies the pixels once; the caller keeps its own array.
     return [{ data: image.data, width: image.width, height: image.height }, []];
   }
   try {
     // Decoded and copied off the main thread; the bitmap is ours to transfer. <img> elements are
     // decoded without colour management, as in the page (see rawBitmap).
-    const bitmap = await (is(image, "HTMLImageElement") ? rawBitmap(image) : createImageBitmap(image));
+    const bitmap = await (isImageElement(image) ? rawBitmap(image) : createImageBitmap(image));
     return [bitmap, [bitmap]];
   } catch (cause) {
     throw new MobileNetError("BAD_IMAGE", `could not read the image: ${cause.message}`, { cause });

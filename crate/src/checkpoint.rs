@@ -67,6 +67,28 @@ impl Checkpoint {
         self.tensors.keys().map(String::as_str)
     }
 
+    /// Removes and returns the tensors whose names start with `prefix`, as shapes and values.
+    #[allow(clippy::type_complexity)]
+    pub fn take_prefixed(
+        &mut self,
+        prefix: &str,
+    ) -> Result<HashMap<String, (Vec<usize>, Vec<f32>)>> {
+        let names: Vec<String> = self
+            .tensors
+            .keys()
+            .filter(|n| n.starts_with(prefix))
+            .cloned()
+            .collect();
+        names
+            .into_iter()
+            .map(|name| {
+                let t = self.tensors.remove(&name).expect("listed above");
+                let values = t.flatten_all()?.to_vec1::<f32>()?;
+                Ok((name, (t.dims().to_vec(), values)))
+            })
+            .collect()
+    }
+
     /// A `VarBuilder` over this checkpoint and the record of the names it handed out.
     pub fn var_builder(&self) -> (VarBuilder<'static>, Usage) {
         let usage = Usage::default();

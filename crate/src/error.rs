@@ -43,6 +43,30 @@ pub enum Error {
     #[error("invalid input tensor: {0}")]
     BadInput(String),
 
+    /// A learner was asked to classify, train or export before it had any example.
+    #[error("no examples: {0}")]
+    NoExamples(String),
+
+    /// Classifying or training needs examples of at least two classes.
+    #[error("too few classes: {0}")]
+    TooFewClasses(String),
+
+    /// The linear head was used before training on the current classes.
+    #[error("not trained: {0}")]
+    NotTrained(String),
+
+    /// A label is empty, or names no class.
+    #[error("invalid label: {0}")]
+    BadLabel(String),
+
+    /// A head file is unreadable or inconsistent (e.g. an example of a class without a label).
+    #[error("not a valid head file: {0}")]
+    BadHead(String),
+
+    /// A head (or an embedding) made for another backbone.
+    #[error("head and backbone do not match: {0}")]
+    HeadMismatch(String),
+
     /// A failure inside candle that is not attributable to the caller's input.
     #[error("internal error: {0}")]
     Internal(String),
@@ -60,6 +84,12 @@ impl Error {
             Error::BadConfig(_) => "BAD_CONFIG",
             Error::BadImage(_) => "BAD_IMAGE",
             Error::BadInput(_) => "BAD_INPUT",
+            Error::NoExamples(_) => "NO_EXAMPLES",
+            Error::TooFewClasses(_) => "TOO_FEW_CLASSES",
+            Error::NotTrained(_) => "NOT_TRAINED",
+            Error::BadLabel(_) => "BAD_LABEL",
+            Error::BadHead(_) => "BAD_HEAD",
+            Error::HeadMismatch(_) => "HEAD_MISMATCH",
             Error::Internal(_) => "INTERNAL",
         }
     }

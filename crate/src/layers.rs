@@ -375,6 +375,10 @@ impl Linear {
     pub fn out_features(&self) -> usize {
         self.bias.len()
     }
+
+    pub fn in_features(&self) -> usize {
+        self.weight_t.dim(0).unwrap_or(0)
+    }
 }
 
 impl Module for Linear {

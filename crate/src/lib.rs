@@ -17,12 +17,14 @@ pub mod layers;
 pub mod model;
 pub mod models;
 pub mod preprocess;
+pub mod transfer;
 pub mod wasm;
 
 pub use config::{Architecture, LoadOptions, ModelConfig, PaddingMode, V1Activation};
 pub use error::{Error, Result};
 pub use model::{Model, Prediction};
 pub use preprocess::Pixels;
+pub use transfer::{Backbone, EpochStats, HeadKind, Learner, TrainOptions};
 
 #[cfg(all(test, target_arch = "wasm32"))]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

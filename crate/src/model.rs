@@ -7,6 +7,7 @@ use crate::config::{Architecture, LoadOptions, ModelConfig};
 use crate::error::{Error, Result};
 use crate::models::{self, Network};
 use crate::preprocess::{Pixels, Preprocess};
+use crate::transfer::{Backbone, Learner, HEAD_PREFIX};
 
 /// One class of a top-K answer.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -20,6 +21,9 @@ pub struct Model {
     config: ModelConfig,
     network: Network,
     parameters: usize,
+    /// Custom classes on the embedding, from a file made by [`crate::transfer::combine`]; they
+    /// replace the network's own classifier for `classify` and `logits`.
+    head: Option<Learner>,
 }
 
 impl Model {
@@ -34,9 +38,16 @@ impl Model {
 
     /// Loads a safetensors file with `options` filling in or overriding its metadata.
     pub fn load(bytes: &[u8], options: &LoadOptions) -> Result<Self> {
-        let checkpoint = Checkpoint::from_bytes(bytes)?;
+        let mut checkpoint = Checkpoint::from_bytes(bytes)?;
         let config = options.resolve(ModelConfig::from_metadata(checkpoint.metadata())?)?;
-        Self::from_checkpoint(&checkpoint, config)
+        let head_tensors = checkpoint.take_prefixed(HEAD_PREFIX)?;
+        let head = Learner::from_parts(checkpoint.metadata(), head_tensors)?;
+        let mut model = Self::from_checkpoint(&checkpoint, config)?;
+        if let Some(head) = head {
+            model.backbone().ensure_same(head.backbone())?;
+            model.head = Some(head);
+        }
+        Ok(model)
     }
 
     pub fn from_checkpoint(checkpoint: &Checkpoint, config: ModelConfig) -> Result<Self> {
@@ -65,6 +76,7 @@ impl Model {
             config,
             network,
             parameters,
+            head: None,
         })
     }
 
@@ -76,8 +88,27 @@ impl Model {
         self.config.arch
     }
 
+    /// Classes of [`Self::classify`]: the custom head's when the file has one.
     pub fn num_classes(&self) -> usize {
-        self.network.num_classes()
+        match &self.head {
+            Some(head) => head.labels().len(),
+            None => self.network.num_classes(),
+        }
+    }
+
+    /// Length of the embedding ([`Self::embed`]).
+    pub fn embedding_size(&self) -> usize {
+        self.network.embedding_size()
+    }
+
+    /// What a transfer-learning head on this model's embedding was made for.
+    pub fn backbone(&self) -> Backbone {
+        Backbone::new(&self.config, self.embedding_size())
+    }
+
+    /// The custom head the model file carried, if any.
+    pub fn head(&self) -> Option<&Learner> {
+        self.head.as_ref()
     }
 
     /// Trainable values of the checkpoint the model was built from, as PyTorch counts them.
@@ -86,7 +117,10 @@ impl Model {
     }
 
     pub fn labels(&self) -> Option<&[String]> {
-        self.config.labels.as_deref()
+        match &self.head {
+            Some(head) => Some(head.labels()),
+            None => self.config.labels.as_deref(),
+        }
     }
 
     pub fn network(&self) -> &Network {
@@ -106,7 +140,13 @@ impl Model {
     /// image.
     pub fn logits_nchw(&self, input: &[f32], shape: [usize; 4]) -> Result<Vec<Vec<f32>>> {
         let x = self.input_tensor(input, shape)?;
-        rows(self.network.forward(&x)?)
+        match &self.head {
+            Some(head) => rows(self.network.embed(&x)?)?
+                .iter()
+                .map(|e| head.logits(e))
+                .collect(),
+            None => rows(self.network.forward(&x)?),
+        }
     }
 
     /// Pooled features (the embedding before the classifier) for a preprocessed NCHW tensor.

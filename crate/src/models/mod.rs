@@ -41,6 +41,11 @@ impl Network {
             .try_fold(e.clone(), |h, l| l.forward(&h))
     }
 
+    /// Length of the pooled features [`Self::embed`] returns.
+    pub fn embedding_size(&self) -> usize {
+        self.classifier.first().map_or(0, Linear::in_features)
+    }
+
     pub fn num_classes(&self) -> usize {
         self.classifier.last().map_or(0, Linear::out_features)
     }

@@ -5,12 +5,18 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
-rm -rf pkg
-wasm-pack build crate --release --target web --out-dir ../pkg --mode no-install --no-pack
+rm -rf pkg target/pkg-train
+# Inference (what every page loads), then the trainer (inference + candle's autograd: several times
+# larger), which the package fetches only when a linear head is trained.
+wasm-pack build crate --release --target web --out-dir ../pkg --mode no-install --no-pack -- --no-default-features
+wasm-pack build crate --release --target web --out-dir ../target/pkg-train --out-name mobilenet_wasm_train \
+  --mode no-install --no-pack
+cp target/pkg-train/mobilenet_wasm_train{.js,.d.ts,_bg.wasm,_bg.wasm.d.ts} pkg/
 rm -f pkg/.gitignore
 cp pkg-template/* pkg/
-wasm=pkg/mobilenet_wasm_bg.wasm
-printf '[build] wasm: %d kB, %d kB gzipped\n' $(( $(wc -c < $wasm) / 1024 )) $(( $(gzip -9 -c $wasm | wc -c) / 1024 ))
+for wasm in pkg/mobilenet_wasm_bg.wasm pkg/mobilenet_wasm_train_bg.wasm; do
+  printf '[build] %s: %d kB, %d kB gzipped\n' "$wasm" $(( $(wc -c < $wasm) / 1024 )) $(( $(gzip -9 -c $wasm | wc -c) / 1024 ))
+done
 mkdir -p target/npm
 rm -f target/npm/*.tgz
 tarball=$(npm pack ./pkg --pack-destination target/npm --silent | tail -n 1)

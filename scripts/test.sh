@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints, the native suite, the same suite compiled to wasm32 with SIMD128
-# in headless Chrome and Firefox, then the npm package in pages (plain page, worker, Vite app) and
-# its typings. Ends with one "N passed, N failed" line over all runners.
+# in headless Chrome and Firefox, then the npm package in pages (plain page, worker, Vite app,
+# transfer learning on the digits), the demo with a fake camera, and the typings. Ends with one "N passed, N failed" line over all runners.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -21,6 +21,8 @@ step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
+# The package's inference module is built without the `train` feature.
+cargo clippy -p mobilenet-wasm --target wasm32-unknown-unknown --no-default-features --lib --quiet -- -D warnings
 
 step "native tests"
 cargo test 2>&1 | tee -a "$log"
@@ -39,7 +41,7 @@ done
 
 step "npm package and demo: build, pack, then page tests in headless Chromium"
 bash scripts/build.sh
-node --test --test-reporter=spec tests/package.test.mjs tests/vite.test.mjs tests/types.test.mjs \
+node --test --test-reporter=spec tests/package.test.mjs tests/learner.test.mjs tests/vite.test.mjs tests/types.test.mjs \
   tests/demo.test.mjs 2>&1 | tee -a "$log"
 
 # cargo/wasm-bindgen-test: "test result: ok. N passed; M failed"; node: "ℹ pass N", "ℹ fail M".

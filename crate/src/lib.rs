@@ -23,7 +23,9 @@ pub mod wasm;
 pub use config::{Architecture, LoadOptions, ModelConfig, PaddingMode, V1Activation};
 pub use error::{Error, Result};
 pub use model::{Model, Prediction};
-pub use preprocess::Pixels;
+pub use preprocess::{Augmentation, Pixels};
+#[cfg(feature = "train")]
+pub use transfer::LinearTrainer;
 pub use transfer::{Backbone, EpochStats, HeadKind, Learner, TrainOptions};
 
 #[cfg(all(test, target_arch = "wasm32"))]

@@ -6,7 +6,7 @@ use crate::checkpoint::Checkpoint;
 use crate::config::{Architecture, LoadOptions, ModelConfig};
 use crate::error::{Error, Result};
 use crate::models::{self, Network};
-use crate::preprocess::{Pixels, Preprocess};
+use crate::preprocess::{Augmentation, Pixels, Preprocess};
 use crate::transfer::{Backbone, Learner, HEAD_PREFIX};
 
 /// One class of a top-K answer.
@@ -173,6 +173,24 @@ impl Model {
     pub fn embed(&self, pixels: &Pixels) -> Result<Vec<f32>> {
         let (input, shape) = self.image_input(pixels)?;
         Ok(self.embed_nchw(&input, shape)?.remove(0))
+    }
+
+    /// The embedding of `pixels` and, with `augment`, of each [`Augmentation`] of them.
+    pub fn embed_augmented(&self, pixels: &Pixels, augment: bool) -> Result<Vec<Vec<f32>>> {
+        let mut embeddings = vec![self.embed(pixels)?];
+        if augment {
+            for augmentation in Augmentation::ALL {
+                let (data, width, height) = augmentation.apply(pixels)?;
+                let view = Pixels {
+                    data: &data,
+                    width,
+                    height,
+                    channels: pixels.channels,
+                };
+                embeddings.push(self.embed(&view)?);
+            }
+        }
+        Ok(embeddings)
     }
 
     /// The `top_k` most probable classes, most probable first.

@@ -71,6 +71,47 @@ impl<'a> Pixels<'a> {
     }
 }
 
+/// Light augmentations for examples a learner is taught from: small changes of view that keep the
+/// class, so that a few shots cover a little more of what the camera will see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Augmentation {
+    /// Mirrored left to right.
+    Flip,
+    /// The central 7/8 of each side, i.e. a slight zoom in.
+    CenterCrop,
+}
+
+impl Augmentation {
+    pub const ALL: [Augmentation; 2] = [Augmentation::Flip, Augmentation::CenterCrop];
+
+    /// The augmented copy of `pixels` as `(data, width, height)`, same channel count.
+    pub fn apply(self, pixels: &Pixels) -> Result<(Vec<u8>, u32, u32)> {
+        pixels.validate()?;
+        let ch = pixels.channels as usize;
+        let (w, h) = (pixels.width as usize, pixels.height as usize);
+        match self {
+            Augmentation::Flip => {
+                let mut out = Vec::with_capacity(pixels.data.len());
+                for row in pixels.data.chunks_exact(w * ch) {
+                    for px in row.chunks_exact(ch).rev() {
+                        out.extend_from_slice(px);
+                    }
+                }
+                Ok((out, pixels.width, pixels.height))
+            }
+            Augmentation::CenterCrop => {
+                let (cw, chh) = ((w * 7).div_ceil(8), (h * 7).div_ceil(8));
+                let (left, top) = ((w - cw) / 2, (h - chh) / 2);
+                let mut out = Vec::with_capacity(cw * chh * ch);
+                for row in pixels.data.chunks_exact(w * ch).skip(top).take(chh) {
+                    out.extend_from_slice(&row[left * ch..(left + cw) * ch]);
+                }
+                Ok((out, cw as u32, chh as u32))
+            }
+        }
+    }
+}
+
 /// How an image becomes a network input.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Preprocess {
@@ -188,6 +229,24 @@ mod tests {
         .validate()
         .unwrap_err();
         assert_eq!(err.code(), "BAD_IMAGE");
+    }
+
+    #[test]
+    fn augmentations_flip_and_crop() {
+        // 8×2 RGB, each pixel's red channel its x + 10·y.
+        let data: Vec<u8> = (0..2)
+            .flat_map(|y| (0..8).flat_map(move |x| [x + 10 * y, 0, 0]))
+            .collect();
+        let pixels = Pixels::rgb(&data, 8, 2);
+        let (flipped, w, h) = Augmentation::Flip.apply(&pixels).unwrap();
+        assert_eq!((w, h), (8, 2));
+        assert_eq!(flipped[0], 7);
+        assert_eq!(flipped[8 * 3 + 3], 16);
+        let (cropped, w, h) = Augmentation::CenterCrop.apply(&pixels).unwrap();
+        assert_eq!((w, h), (7, 2));
+        assert_eq!(cropped.len(), 7 * 2 * 3);
+        assert_eq!(cropped[..3], [0, 0, 0]);
+        assert_eq!(cropped[7 * 3], 10);
     }
 
     #[test]

@@ -4,21 +4,29 @@
 //! - cosine k-nearest neighbours: nothing to train, an example counts as soon as it is added;
 //! - a softmax linear layer trained with candle's autograd and `candle-nn`'s AdamW on mini-batches.
 //!
+//! Training needs candle's autograd, which links most of candle's CPU kernels (a wasm several times
+//! the size of inference's), so [`LinearTrainer`] is behind the `train` feature: the npm package
+//! builds it as a second module that is fetched only when a linear head is trained, on the
+//! examples [`Learner::training_data`] hands out.
+//!
 //! A learner is saved as a small safetensors file (its examples, the trained weights and, in the
 //! metadata, the labels and the backbone it was made for). The same tensors and metadata appended to
 //! a model file make one self-describing classifier of the custom classes ([`combine`]).
 
 use std::collections::HashMap;
 
+#[cfg(feature = "train")]
 use candle_core::{DType, Device, Tensor, Var, D};
+#[cfg(feature = "train")]
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{write_safetensors, StoreDtype};
-use crate::config::ModelConfig;
+use crate::config::{LoadOptions, ModelConfig};
 use crate::error::{Error, Result};
-use crate::model::{top_k, Prediction};
+use crate::model::{top_k, Model, Prediction};
+use crate::preprocess::Pixels;
 
 /// Metadata key holding the head's description (JSON) in head files and combined model files.
 pub const HEAD_KEY: &str = "mobilenet_wasm.head";
@@ -124,7 +132,7 @@ impl Default for TrainOptions {
 }
 
 impl TrainOptions {
-    fn validate(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<()> {
         let positive = |name: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
                 Ok(())
@@ -173,7 +181,14 @@ pub struct Learner {
     examples: Vec<f32>,
     classes: Vec<u32>,
     linear: Option<LinearHead>,
-    training: Option<Trainer>,
+}
+
+/// What a linear head is trained on: the examples, as the learner stores them (unit length).
+pub struct TrainingData<'a> {
+    pub examples: &'a [f32],
+    pub classes: &'a [u32],
+    pub num_classes: usize,
+    pub dim: usize,
 }
 
 impl Learner {
@@ -185,12 +200,19 @@ impl Learner {
             examples: Vec::new(),
             classes: Vec::new(),
             linear: None,
-            training: None,
         }
     }
 
     pub fn kind(&self) -> HeadKind {
         self.kind
+    }
+
+    /// Switches the head, keeping the examples: a linear head then needs training (again).
+    pub fn set_kind(&mut self, kind: HeadKind) {
+        if kind != self.kind {
+            self.kind = kind;
+            self.linear = None;
+        }
     }
 
     pub fn backbone(&self) -> &Backbone {
@@ -269,45 +291,58 @@ impl Learner {
         self.classes = classes;
         self.labels.remove(class as usize);
         self.linear = None;
-        self.training = None;
         Ok(())
     }
 
-    /// Prepares a training run of the linear head from scratch; [`Self::train_epoch`] then runs it.
-    pub fn start_training(&mut self, options: TrainOptions) -> Result<()> {
+    /// The examples to train the linear head on; the head must be linear and have two classes.
+    pub fn training_data(&self) -> Result<TrainingData<'_>> {
         if self.kind != HeadKind::Linear {
             return Err(Error::bad_config(
                 "only the linear head is trained (kNN uses its examples directly)",
             ));
         }
-        options.validate()?;
         self.ensure_classes()?;
-        self.training = Some(Trainer::new(self, options)?);
+        Ok(TrainingData {
+            examples: &self.examples,
+            classes: &self.classes,
+            num_classes: self.labels.len(),
+            dim: self.backbone.dim,
+        })
+    }
+
+    /// Installs trained weights (`[classes, dim]` and `[classes]`, e.g. from a [`LinearTrainer`]).
+    /// Weights for fewer classes than the learner now has (classes added while training) are kept
+    /// but do not classify until the head is trained again.
+    pub fn set_linear(&mut self, weight: Vec<f32>, bias: Vec<f32>) -> Result<()> {
+        if self.kind != HeadKind::Linear {
+            return Err(Error::bad_config("only a linear head has weights"));
+        }
+        let (classes, dim) = (bias.len(), self.backbone.dim);
+        if classes == 0 || classes > self.labels.len() || weight.len() != classes * dim {
+            return Err(Error::bad_config(format!(
+                "weights of {} values and a bias of {classes} do not fit {} classes of {dim} features",
+                weight.len(),
+                self.labels.len()
+            )));
+        }
+        if weight.iter().chain(&bias).any(|v| !v.is_finite()) {
+            return Err(Error::bad_config("the weights hold a non-finite value"));
+        }
+        self.linear = Some(LinearHead { weight, bias });
         Ok(())
     }
 
-    /// Runs the next epoch of the current training run; the head is usable after each epoch.
-    pub fn train_epoch(&mut self) -> Result<EpochStats> {
-        let trainer = self.training.as_mut().ok_or_else(|| {
-            Error::bad_config("no training run is in progress (call start_training first)")
-        })?;
-        let stats = trainer.epoch()?;
-        self.linear = Some(trainer.head()?);
-        if stats.epoch == stats.epochs {
-            self.training = None;
-        }
-        Ok(stats)
-    }
-
-    /// Trains the linear head for `options.epochs`, reporting each epoch.
+    /// Trains the linear head from scratch for `options.epochs`, reporting each epoch.
+    #[cfg(feature = "train")]
     pub fn train(
         &mut self,
         options: TrainOptions,
         mut on_epoch: impl FnMut(&EpochStats),
     ) -> Result<EpochStats> {
-        self.start_training(options)?;
+        let mut trainer = LinearTrainer::new(&self.training_data()?, options)?;
         loop {
-            let stats = self.train_epoch()?;
+            let stats = trainer.epoch()?;
+            self.set_linear(trainer.weight()?, trainer.bias()?)?;
             on_epoch(&stats);
             if stats.epoch == stats.epochs {
                 return Ok(stats);
@@ -422,7 +457,9 @@ impl Learner {
         &self,
         with_examples: bool,
     ) -> Result<(Vec<(String, Vec<usize>, Vec<f32>)>, HashMap<String, String>)> {
-        self.ensure_classes()?;
+        if self.labels.is_empty() {
+            return Err(Error::NoExamples("there is nothing to save yet".into()));
+        }
         let linear = self.linear.as_ref().filter(|_| self.is_trained());
         if self.kind == HeadKind::Linear && linear.is_none() && !with_examples {
             return Err(Error::NotTrained(
@@ -567,9 +604,9 @@ impl Learner {
             HeadKind::Knn { .. } => !classes.is_empty(),
             HeadKind::Linear => linear.is_some() || !classes.is_empty(),
         };
-        if !usable || c < 2 {
+        if !usable {
             return Err(Error::BadHead(
-                "the head has no examples or weights for two or more classes".into(),
+                "the head has neither examples nor weights".into(),
             ));
         }
         let mut learner = Learner::new(kind, d.backbone);
@@ -581,10 +618,30 @@ impl Learner {
     }
 }
 
-/// A model file with a head appended: `model` (a safetensors file) keeps its tensors byte for byte,
-/// gains the head's `head.*` tensors and metadata, and its config (`config`, which describes a plain
-/// checkpoint too) in the metadata. The head must have been made for this backbone.
-pub fn combine(model: &[u8], config: &ModelConfig, head: &Learner) -> Result<Vec<u8>> {
+/// A model file with a head appended: `model_file` (the safetensors file `backbone` was loaded
+/// from) keeps its tensors byte for byte, gains the head's `head.*` tensors and metadata, and
+/// `backbone`'s config in the metadata (so a plain checkpoint becomes self-describing). The result
+/// is checked to load and to embed exactly as `backbone` does: a different file is refused.
+pub fn combine(model_file: &[u8], backbone: &Model, head: &Learner) -> Result<Vec<u8>> {
+    backbone.backbone().ensure_same(head.backbone())?;
+    let combined = append_head(model_file, backbone.config(), head)?;
+    let not_the_backbone = |why: String| {
+        Error::HeadMismatch(format!(
+            "the model file is not the one this classifier was loaded from ({why})"
+        ))
+    };
+    let reloaded = Model::load(&combined, &LoadOptions::default())
+        .map_err(|e| not_the_backbone(e.to_string()))?;
+    let side = backbone.config().input_size;
+    let probe: Vec<u8> = (0..side * side * 4).map(|i| (i * 37 % 251) as u8).collect();
+    let pixels = Pixels::rgba(&probe, side, side);
+    if reloaded.embed(&pixels)? != backbone.embed(&pixels)? {
+        return Err(not_the_backbone("it computes other features".into()));
+    }
+    Ok(combined)
+}
+
+fn append_head(model: &[u8], config: &ModelConfig, head: &Learner) -> Result<Vec<u8>> {
     let st = SafeTensors::deserialize(model)
         .map_err(|e| Error::bad_model(format!("not a safetensors file or truncated ({e})")))?;
     let (head_tensors, head_metadata) = head.tensors(true)?;
@@ -650,7 +707,7 @@ fn f32_tensor(name: &str, view: &TensorView) -> Result<(Vec<usize>, Vec<f32>)> {
 
 /// The linear head reads `√dim · x/‖x‖`: features of about unit size whatever the backbone, so that
 /// one learning rate suits them all (unscaled unit vectors train several times slower).
-fn linear_input_scale(dim: usize) -> f32 {
+pub fn linear_input_scale(dim: usize) -> f32 {
     (dim as f32).sqrt()
 }
 
@@ -658,8 +715,9 @@ fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-/// Softmax regression trained by mini-batch AdamW on cross-entropy.
-struct Trainer {
+/// Softmax regression trained by mini-batch AdamW on cross-entropy, with candle's autograd.
+#[cfg(feature = "train")]
+pub struct LinearTrainer {
     weight: Var,
     bias: Var,
     optimizer: AdamW,
@@ -671,13 +729,32 @@ struct Trainer {
     epoch: usize,
 }
 
-impl Trainer {
-    fn new(learner: &Learner, options: TrainOptions) -> Result<Self> {
+#[cfg(feature = "train")]
+impl LinearTrainer {
+    /// Checks the data (it may come from another module) and the options.
+    pub fn new(data: &TrainingData, options: TrainOptions) -> Result<Self> {
+        options.validate()?;
         let device = Device::Cpu;
-        let (n, dim, classes) = (learner.len(), learner.backbone.dim, learner.labels.len());
-        let inputs = (Tensor::from_slice(&learner.examples, (n, dim), &device)?
+        let (n, dim, classes) = (data.classes.len(), data.dim, data.num_classes);
+        if n == 0 || dim == 0 || data.examples.len() != n * dim {
+            return Err(Error::NoExamples(format!(
+                "{} values for {n} examples of {dim} features",
+                data.examples.len()
+            )));
+        }
+        if classes < 2 || data.classes.iter().any(|&c| c as usize >= classes) {
+            return Err(Error::TooFewClasses(format!(
+                "training needs two classes or more, and every example in one ({classes} given)"
+            )));
+        }
+        if data.examples.iter().any(|v| !v.is_finite()) {
+            return Err(Error::BadInput(
+                "an example holds a non-finite value".into(),
+            ));
+        }
+        let inputs = (Tensor::from_slice(data.examples, (n, dim), &device)?
             * linear_input_scale(dim) as f64)?;
-        let targets = Tensor::from_slice(&learner.classes, n, &device)?;
+        let targets = Tensor::from_slice(data.classes, n, &device)?;
         // Softmax regression is convex: starting from zero makes every run from the same examples
         // and seed identical.
         let weight = Var::zeros((classes, dim), DType::F32, &device)?;
@@ -688,7 +765,7 @@ impl Trainer {
             ..Default::default()
         };
         let optimizer = AdamW::new(vec![weight.clone(), bias.clone()], params)?;
-        Ok(Trainer {
+        Ok(LinearTrainer {
             weight,
             bias,
             optimizer,
@@ -701,7 +778,11 @@ impl Trainer {
         })
     }
 
-    fn epoch(&mut self) -> Result<EpochStats> {
+    /// Runs the next epoch; past the last one, it is an error.
+    pub fn epoch(&mut self) -> Result<EpochStats> {
+        if self.epoch == self.options.epochs {
+            return Err(Error::bad_config("the training run is over"));
+        }
         self.rng.shuffle(&mut self.order);
         let (mut loss_sum, mut correct) = (0.0f64, 0usize);
         for batch in self.order.chunks(self.options.batch_size) {
@@ -731,18 +812,22 @@ impl Trainer {
         })
     }
 
-    fn head(&self) -> Result<LinearHead> {
-        Ok(LinearHead {
-            weight: self.weight.as_tensor().flatten_all()?.to_vec1()?,
-            bias: self.bias.as_tensor().to_vec1()?,
-        })
+    /// `[classes, dim]`, row-major.
+    pub fn weight(&self) -> Result<Vec<f32>> {
+        Ok(self.weight.as_tensor().flatten_all()?.to_vec1()?)
+    }
+
+    pub fn bias(&self) -> Result<Vec<f32>> {
+        Ok(self.bias.as_tensor().to_vec1()?)
     }
 }
 
 /// A small, fixed pseudo-random generator (SplitMix64): the shuffles depend only on the seed, on
 /// every platform and version.
+#[cfg(feature = "train")]
 struct SplitMix64(u64);
 
+#[cfg(feature = "train")]
 impl SplitMix64 {
     fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
@@ -797,6 +882,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "train")]
     fn linear_head_learns_and_is_reproducible() {
         let mut a = clusters(HeadKind::Linear);
         let mut b = clusters(HeadKind::Linear);
@@ -819,6 +905,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(feature = "train")]
     fn bad_use_is_a_typed_error() {
         fn code<T>(r: Result<T>) -> &'static str {
             r.map(|_| ()).unwrap_err().code()
@@ -829,21 +916,39 @@ mod tests {
         assert_eq!(code(learner.add(&[f32::NAN; 4], "a")), "BAD_INPUT");
         assert_eq!(code(learner.add(&[1.0; 4], " ")), "BAD_LABEL");
         learner.add(&[1.0; 4], "a").unwrap();
-        assert_eq!(
-            code(learner.start_training(TrainOptions::default())),
-            "TOO_FEW_CLASSES"
-        );
+        assert_eq!(code(learner.training_data()), "TOO_FEW_CLASSES");
         learner.add(&[1.0, 0.0, 0.0, 0.0], "b").unwrap();
         assert_eq!(code(learner.logits(&[1.0; 4])), "NOT_TRAINED");
+        assert_eq!(
+            code(learner.set_linear(vec![0.0; 12], vec![0.0; 3])),
+            "BAD_CONFIG"
+        );
+        assert_eq!(
+            code(learner.set_linear(vec![f32::NAN; 8], vec![0.0; 2])),
+            "BAD_CONFIG"
+        );
+        let knn = clusters(HeadKind::Knn { k: 1 });
+        assert_eq!(code(knn.training_data()), "BAD_CONFIG");
+        let data = learner.training_data().unwrap();
         let bad = TrainOptions {
             learning_rate: -1.0,
             ..Default::default()
         };
-        assert_eq!(code(learner.start_training(bad)), "BAD_CONFIG");
-        assert_eq!(code(learner.train_epoch()), "BAD_CONFIG");
+        assert_eq!(code(LinearTrainer::new(&data, bad)), "BAD_CONFIG");
+        let mut trainer = LinearTrainer::new(
+            &data,
+            TrainOptions {
+                epochs: 1,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        trainer.epoch().unwrap();
+        assert_eq!(code(trainer.epoch()), "BAD_CONFIG");
     }
 
     #[test]
+    #[cfg(feature = "train")]
     fn round_trip_keeps_predictions_and_checks_the_backbone() {
         for kind in [HeadKind::Knn { k: 3 }, HeadKind::Linear] {
             let mut learner = clusters(kind);
@@ -890,6 +995,19 @@ mod tests {
         let (tensors, _) = learner.tensors(true).unwrap();
         let plain = write_safetensors(&tensors, StoreDtype::F32, HashMap::new()).unwrap();
         assert_eq!(code(&plain), "BAD_HEAD");
+    }
+
+    #[test]
+    #[cfg(feature = "train")]
+    fn switching_heads_keeps_the_examples() {
+        let mut learner = clusters(HeadKind::Linear);
+        learner.train(TrainOptions::default(), |_| {}).unwrap();
+        learner.set_kind(HeadKind::Knn { k: 1 });
+        assert_eq!(learner.len(), 20);
+        let top = learner.classify(&[1.0, 0.0, 0.0, 0.0], 1).unwrap();
+        assert_eq!(top[0].label.as_deref(), Some("a"));
+        learner.set_kind(HeadKind::Linear);
+        assert_eq!(learner.logits(&[1.0; 4]).unwrap_err().code(), "NOT_TRAINED");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Transfer learning on real data: MobileNetV2 features of the handwritten digits in
 //! `../shared/datasets/digits`, drawn and split as its README says, with both heads.
-#![cfg(not(target_arch = "wasm32"))]
+#![cfg(all(not(target_arch = "wasm32"), feature = "train"))]
 
 mod common;
 
@@ -172,7 +172,7 @@ fn digits_transfer_learning_on_mobilenet_v2_features() {
     let head_file = linear.to_bytes(false).unwrap();
     let back = Learner::from_bytes(&head_file, &model.backbone()).unwrap();
     let weights = pollster::block_on(common::shared("weights/mobilenetv2_100.safetensors"));
-    let combined = combine(&weights, model.config(), &linear).unwrap();
+    let combined = combine(&weights, &model, &linear).unwrap();
     let custom = Model::from_safetensors(&combined, None).unwrap();
     assert_eq!(custom.num_classes(), 10);
     for digit in &digits[..20] {
@@ -190,11 +190,16 @@ fn digits_transfer_learning_on_mobilenet_v2_features() {
         .map(|_| ())
         .unwrap_err();
     assert_eq!(err.code(), "HEAD_MISMATCH");
+    let err = combine(&weights, &small, &linear).map(|_| ()).unwrap_err();
+    assert_eq!(err.code(), "HEAD_MISMATCH");
+    // Another file than the classifier's own: V3-Small's bytes, or V2 with other weights.
     let small_weights =
         pollster::block_on(common::shared("weights/mobilenetv3_small_100.safetensors"));
-    let mismatched = combine(&small_weights, small.config(), &linear).unwrap();
-    let err = Model::from_safetensors(&mismatched, None)
-        .map(|_| ())
-        .unwrap_err();
-    assert_eq!(err.code(), "HEAD_MISMATCH");
+    let synthetic_v2 = pollster::block_on(common::shared(
+        "reference/synthetic/tv_mobilenet_v2.safetensors",
+    ));
+    for other in [small_weights, synthetic_v2] {
+        let err = combine(&other, &model, &linear).map(|_| ()).unwrap_err();
+        assert_eq!(err.code(), "HEAD_MISMATCH", "{err}");
+    }
 }

@@ -1,6 +1,6 @@
 // The classifier running in the current thread (a page or a worker), and what it shares with the
 // worker variant: errors, model download (progress, integrity, Cache Storage), pixels from images.
-import initWasm, { MobileNet } from "./mobilenet_wasm.js";
+import initWasm, { Learner as WasmLearner, MobileNet } from "./mobilenet_wasm.js";
 
 /** An error with a stable, machine-readable `code`. */
 export class MobileNetError extends Error {
@@ -14,11 +14,38 @@ export class MobileNetError extends Error {
 const DEFAULT_CACHE = "mobilenet-wasm";
 
 let wasmUrlOverride;
+let trainerUrlOverride;
 let wasmReady;
+let trainerReady;
 
-/** Where to fetch `mobilenet_wasm_bg.wasm` from (e.g. a CDN); call before the first load. */
-export function setWasmUrl(url) {
+/**
+ * Where to fetch `mobilenet_wasm_bg.wasm` from (e.g. a CDN), and `mobilenet_wasm_train_bg.wasm`
+ * (fetched only when a linear head is first trained); call before the first load.
+ */
+export function setWasmUrl(url, trainerUrl) {
   wasmUrlOverride = url;
+  trainerUrlOverride = trainerUrl;
+}
+
+/**
+ * The trainer module: inference plus candle's autograd, too large to load before it is needed.
+ * Loaded by URL rather than by `import("./…")`: bundlers then copy it as an asset instead of
+ * code-splitting it, which they cannot do inside a worker built as a classic script (Vite's
+ * default). Its wasm URL is given here, where bundlers see and copy it.
+ */
+async function trainerModule() {
+  const script = new URL("./mobilenet_wasm_train.js", import.meta.url).href;
+  const wasm = trainerUrlOverride ?? new URL("./mobilenet_wasm_train_bg.wasm", import.meta.url);
+  trainerReady ??= import(/* @vite-ignore */ /* webpackIgnore: true */ script)
+    .then(async (module) => {
+      await module.default({ module_or_path: wasm });
+      return module;
+    })
+    .catch((cause) => {
+      trainerReady = undefined;
+      throw new MobileNetError("WASM_INIT", `could not load the training module: ${cause.message}`, { cause });
+    });
+  return trainerReady;
 }
 
 async function ensureWasm(wasmUrl) {
@@ -278,6 +305,182 @@ function guarded(call) {
   }
 }
 
+function checkLabel(label) {
+  if (typeof label !== "string" || !label.trim()) {
+    throw new MobileNetError("BAD_LABEL", `a label must be a non-empty string, got ${JSON.stringify(label)}`);
+  }
+  return label;
+}
+
+function checkEmbedding(embedding) {
+  if (!(embedding instanceof Float32Array)) {
+    throw new MobileNetError("BAD_INPUT", "the embedding must be a Float32Array (from classifier.embed)");
+  }
+  return embedding;
+}
+
+/** Lets the page paint (and a worker read its messages) between training epochs. */
+const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/**
+ * Your own classes on a classifier's embedding: a cosine k-nearest-neighbour head (instant) or a
+ * softmax linear head trained in WebAssembly. Made by `classifier.learner()`.
+ */
+export class Learner {
+  #model;
+  #learner;
+  #state;
+
+  constructor(model, learner) {
+    this.#model = model;
+    this.#learner = learner;
+    this.#refresh();
+  }
+
+  static async create(model, { head, k = 3, from, ...sourceOptions } = {}) {
+    if (!Number.isInteger(k) || k < 1) {
+      throw new MobileNetError("BAD_CONFIG", `k must be a whole number >= 1, got ${k}`);
+    }
+    if (from === undefined) {
+      return new Learner(model, guarded(() => new WasmLearner(model(), String(head ?? "knn"), k)));
+    }
+    const bytes = await readSource(from, sourceOptions);
+    const learner = guarded(() => WasmLearner.fromBytes(model(), bytes));
+    if (head !== undefined) {
+      // The saved examples, under another head.
+      try {
+        guarded(() => learner.setHead(String(head), k));
+      } catch (error) {
+        learner.free();
+        throw error;
+      }
+    }
+    return new Learner(model, learner);
+  }
+
+  /** `"knn"` or `"linear"`. */
+  get head() {
+    return this.#state.head;
+  }
+
+  /** Class names, in the order of their first example. */
+  get labels() {
+    return this.#state.labels;
+  }
+
+  /** `{ label: examples }` for every class. */
+  get counts() {
+    return this.#state.counts;
+  }
+
+  /** Whether `classify` can answer: two classes or more, and the linear head trained on them. */
+  get trained() {
+    return this.#state.trained;
+  }
+
+  /** Adds `image` (any image the classifier accepts) as an example of `label`; with `augment`, a
+   * mirrored and a slightly zoomed copy too. Resolves to the number of examples of `label`. */
+  async addExample(image, label, { augment = false } = {}) {
+    checkLabel(label);
+    const { data, width, height } = await toPixels(image);
+    guarded(() => this.#live().addRgba(this.#model(), data, width, height, label, Boolean(augment)));
+    return this.#refresh().counts[label];
+  }
+
+  /** Adds an embedding (from `classifier.embed`) as an example of `label`. */
+  async addEmbedding(embedding, label) {
+    checkLabel(label);
+    checkEmbedding(embedding);
+    guarded(() => this.#live().addEmbedding(embedding, label));
+    return this.#refresh().counts[label];
+  }
+
+  /** Forgets a class and its examples. */
+  async removeClass(label) {
+    checkLabel(label);
+    guarded(() => this.#live().removeLabel(label));
+    this.#refresh();
+  }
+
+  /**
+   * Trains the linear head from scratch on every example: `{ epochs = 30, learningRate = 0.01,
+   * batchSize = 32, weightDecay = 1e-4, seed = 0, onEpoch }`. `onEpoch({ epoch, epochs, loss,
+   * accuracy })` follows each epoch. Resolves to the last epoch's figures.
+   */
+  async train({ onEpoch, ...options } = {}) {
+    const { examples, classes, numClasses, dim } = guarded(() => this.#live().trainingData());
+    const { Trainer } = await trainerModule();
+    const trainer = guarded(() => new Trainer(examples, classes, numClasses, dim, options));
+    try {
+      let yielded = performance.now();
+      for (;;) {
+        const stats = guarded(() => trainer.epoch());
+        // Usable after every epoch: a live view sees the head improve.
+        guarded(() => this.#live().setLinear(trainer.weight(), trainer.bias()));
+        this.#refresh();
+        onEpoch?.(stats);
+        if (stats.epoch === stats.epochs) return stats;
+        if (performance.now() - yielded > 15) {
+          await nextTask();
+          yielded = performance.now();
+        }
+      }
+    } finally {
+      trainer.free();
+    }
+  }
+
+  /** The `topK` most probable of your classes: `[{ index, label, probability }]`. */
+  async classify(image, { topK = 3 } = {}) {
+    checkTopK(topK);
+    const { data, width, height } = await toPixels(image);
+    return guarded(() => this.#live().classifyRgba(this.#model(), data, width, height, topK));
+  }
+
+  /** Like `classify`, for an embedding from `classifier.embed`. */
+  async classifyEmbedding(embedding, { topK = 3 } = {}) {
+    checkTopK(topK);
+    checkEmbedding(embedding);
+    return guarded(() => this.#live().classifyEmbedding(embedding, topK));
+  }
+
+  /**
+   * The learner as a safetensors file (labels, examples, trained weights), to reopen with
+   * `classifier.learner({ from })`. `{ examples: false }` leaves the examples out (a trained linear
+   * head then still classifies, but cannot be retrained or extended).
+   */
+  async export({ examples = true } = {}) {
+    return guarded(() => this.#live().toBytes(Boolean(examples)));
+  }
+
+  /**
+   * One model file holding the backbone and this head: `Classifier.load` opens it as a classifier
+   * of your classes. `modelSource` is the file the classifier was loaded from (URL or bytes).
+   */
+  async exportModel(modelSource, sourceOptions = {}) {
+    const bytes = await readSource(modelSource, sourceOptions);
+    return guarded(() => this.#model().withHead(bytes, this.#live()));
+  }
+
+  /** Frees the learner's memory; later calls reject with code DISPOSED. */
+  dispose() {
+    this.#learner?.free();
+    this.#learner = undefined;
+  }
+
+  #refresh() {
+    const state = this.#live().state;
+    state.counts = Object.fromEntries(state.labels.map((label, i) => [label, state.counts[i]]));
+    this.#state = Object.freeze(state);
+    return this.#state;
+  }
+
+  #live() {
+    if (!this.#learner) throw new MobileNetError("DISPOSED", "the learner has been disposed");
+    return this.#learner;
+  }
+}
+
 function checkTopK(topK) {
   if (!Number.isInteger(topK) || topK < 1) {
     throw new MobileNetError("BAD_CONFIG", `topK must be a whole number >= 1, got ${topK}`);
@@ -335,6 +538,16 @@ export class Classifier {
       throw new MobileNetError("BAD_INPUT", "the tensor must be a Float32Array");
     }
     return guarded(() => this.#live().logitsNchw(tensor, height, width));
+  }
+
+  /**
+   * A learner of your own classes on this model's embedding: `{ head: "knn" | "linear", k }` for a
+   * new one, or `{ from }` (a file saved by `learner.export()`: URL, bytes or Response) to go on,
+   * with `head` to take its examples to another head.
+   */
+  async learner(options = {}) {
+    const model = () => this.#live();
+    return Learner.create(model, options);
   }
 
   /** Frees the model's memory; later calls reject with code DISPOSED. */

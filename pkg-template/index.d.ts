@@ -11,7 +11,13 @@ export type ErrorCode =
   | "BAD_SOURCE" // the model source is not a URL, ArrayBuffer, Uint8Array or Response
   | "FETCH" // the model could not be downloaded
   | "INTEGRITY" // the model does not match options.integrity
-  | "DISPOSED" // the classifier was disposed
+  | "DISPOSED" // the classifier (or learner) was disposed
+  | "NO_EXAMPLES" // a learner was asked to classify, train or export before any example
+  | "TOO_FEW_CLASSES" // classifying or training needs examples of two classes or more
+  | "NOT_TRAINED" // the linear head has not been trained on the current classes
+  | "BAD_LABEL" // a label is not a non-empty string, or names no class
+  | "BAD_HEAD" // a head file is unreadable or inconsistent (e.g. an example of an unlabelled class)
+  | "HEAD_MISMATCH" // a head (or embedding) made for another backbone
   | "WASM_INIT" // the WebAssembly module could not be loaded
   | "WORKER" // the worker could not start or crashed
   | "INTERNAL"; // a bug: please report it
@@ -67,6 +73,10 @@ export interface ModelInfo {
   readonly parameters: number;
   /** Whether the model has class labels. */
   readonly labels: boolean;
+  /** Length of `embed()`'s output. */
+  readonly embeddingSize: number;
+  /** Whether the file carried a custom head (from `learner.exportModel`), which then classifies. */
+  readonly customHead: boolean;
 }
 
 export interface Prediction {
@@ -112,7 +122,99 @@ interface ClassifierMethods {
    * resized and normalized (e.g. an ImageNet-normalized 224×224 crop).
    */
   logitsFromTensor(tensor: Float32Array, height: number, width: number): Promise<Float32Array>;
+  /** A learner of your own classes on this model's embedding (see LearnerOptions). */
+  learner(options?: LearnerOptions): Promise<Learner>;
   /** Frees the model (and stops the worker); later calls reject with code "DISPOSED". */
+  dispose(): void;
+}
+
+export type LearnerOptions =
+  | {
+      /** "knn" (default): cosine k-nearest neighbours, nothing to train. "linear": a softmax layer. */
+      head?: "knn" | "linear";
+      /** Neighbours that vote (kNN; default 3). */
+      k?: number;
+    }
+  | ({
+      /** A file from `learner.export()`, made on this same backbone. */
+      from: ModelSource;
+      /** Take the file's examples to this head instead of the saved one. */
+      head?: "knn" | "linear";
+      k?: number;
+    } & Pick<LoadOptions, "integrity" | "cache" | "onProgress">);
+
+export interface TrainOptions {
+  /** Default 30. */
+  epochs?: number;
+  /** AdamW's learning rate (default 0.01). */
+  learningRate?: number;
+  /** Default 32. */
+  batchSize?: number;
+  /** AdamW's decoupled weight decay (default 1e-4). */
+  weightDecay?: number;
+  /** Seeds the shuffling: the same examples and seed train the same head (default 0). */
+  seed?: number;
+  /** Called after every epoch. */
+  onEpoch?: (stats: EpochStats) => void;
+}
+
+export interface EpochStats {
+  /** 1-based. */
+  epoch: number;
+  epochs: number;
+  /** Mean cross-entropy over the examples during the epoch. */
+  loss: number;
+  /** Share of the examples classified right during the epoch, 0–1. */
+  accuracy: number;
+}
+
+export interface LearnerPrediction {
+  /** Position of the class in `learner.labels`. */
+  index: number;
+  label: string;
+  probability: number;
+}
+
+/**
+ * Your own classes on a classifier's frozen embedding, taught from examples. Made by
+ * `classifier.learner()`; a worker classifier's learner lives in the worker.
+ */
+export interface Learner {
+  readonly head: "knn" | "linear";
+  /** Class names, in the order of their first example. */
+  readonly labels: readonly string[];
+  /** Examples per class. */
+  readonly counts: Readonly<Record<string, number>>;
+  /** Whether `classify` can answer: two classes or more, and the linear head trained on them. */
+  readonly trained: boolean;
+  /**
+   * Adds an example of `label` (a new label is a new class). `augment` also adds a mirrored and a
+   * slightly zoomed copy. Resolves to the number of examples of `label`.
+   */
+  addExample(image: ImageInput, label: string, options?: { augment?: boolean }): Promise<number>;
+  /** Adds an embedding from `classifier.embed()` as an example of `label`. */
+  addEmbedding(embedding: Float32Array, label: string): Promise<number>;
+  /** Forgets a class and its examples (a linear head must be retrained). */
+  removeClass(label: string): Promise<void>;
+  /** Trains the linear head from scratch on every example; resolves to the last epoch's figures. */
+  train(options?: TrainOptions): Promise<EpochStats>;
+  /** The most probable of your classes. `topK` defaults to 3. */
+  classify(image: ImageInput, options?: ClassifyOptions): Promise<LearnerPrediction[]>;
+  classifyEmbedding(embedding: Float32Array, options?: ClassifyOptions): Promise<LearnerPrediction[]>;
+  /**
+   * A safetensors file with the labels, the examples (unless `examples: false`) and the trained
+   * weights; reopen it with `classifier.learner({ from })`.
+   */
+  export(options?: { examples?: boolean }): Promise<Uint8Array>;
+  /**
+   * One model file with the backbone (`modelSource`: the file the classifier was loaded from) and
+   * this head; `Classifier.load` opens it as a classifier of your classes.
+   */
+  exportModel(
+    modelSource: ModelSource,
+    options?: Pick<LoadOptions, "integrity" | "cache" | "onProgress">,
+  ): Promise<Uint8Array>;
+  /** Frees the learner; later calls reject with code "DISPOSED". */
   dispose(): void;
 }
 
@@ -126,6 +228,7 @@ export class Classifier implements ClassifierMethods {
   logits(image: ImageInput): Promise<Float32Array>;
   embed(image: ImageInput): Promise<Float32Array>;
   logitsFromTensor(tensor: Float32Array, height: number, width: number): Promise<Float32Array>;
+  learner(options?: LearnerOptions): Promise<Learner>;
   dispose(): void;
 }
 
@@ -137,11 +240,15 @@ export class WorkerClassifier implements ClassifierMethods {
   logits(image: ImageInput): Promise<Float32Array>;
   embed(image: ImageInput): Promise<Float32Array>;
   logitsFromTensor(tensor: Float32Array, height: number, width: number): Promise<Float32Array>;
+  learner(options?: LearnerOptions): Promise<Learner>;
   dispose(): void;
 }
 
-/** Where to fetch mobilenet_wasm_bg.wasm from; call before the first load. */
-export function setWasmUrl(url: string | URL): void;
+/**
+ * Where to fetch mobilenet_wasm_bg.wasm from, and mobilenet_wasm_train_bg.wasm (fetched only when a
+ * linear head is first trained); call before the first load.
+ */
+export function setWasmUrl(url: string | URL, trainerUrl?: string | URL): void;
 
 /** Size of the WebAssembly memory in bytes (diagnostics). */
 export function wasmMemoryBytes(): Promise<number>;

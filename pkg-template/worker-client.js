@@ -64,6 +64,94 @@ async function imageMessage(image) {
   }
 }
 
+/** Model or head bytes for the worker: URLs made absolute, Responses read, bytes copied. */
+async function sourceMessage(source) {
+  if (typeof source === "string" || source instanceof URL) return new URL(source, baseUrl()).href;
+  if (typeof Response !== "undefined" && source instanceof Response) {
+    if (!source.ok) throw new MobileNetError("FETCH", `the response is HTTP ${source.status}`);
+    return new Uint8Array(await source.arrayBuffer());
+  }
+  return source;
+}
+
+/** The page-side proxy of a Learner living in the worker; same methods as Learner. */
+class WorkerLearner {
+  #connection;
+  #key;
+  #state;
+
+  constructor(connection, key, state) {
+    this.#connection = connection;
+    this.#key = key;
+    this.#state = Object.freeze(state);
+  }
+
+  get head() {
+    return this.#state.head;
+  }
+
+  get labels() {
+    return this.#state.labels;
+  }
+
+  get counts() {
+    return this.#state.counts;
+  }
+
+  get trained() {
+    return this.#state.trained;
+  }
+
+  async addExample(image, label, options) {
+    const [message, transfer] = await imageMessage(image);
+    return this.#call("addExample", [message, label, options], transfer);
+  }
+
+  addEmbedding(embedding, label) {
+    return this.#call("addEmbedding", [embedding, label]);
+  }
+
+  removeClass(label) {
+    return this.#call("removeClass", [label]);
+  }
+
+  train({ onEpoch, ...options } = {}) {
+    return this.#call("train", [options], [], onEpoch);
+  }
+
+  async classify(image, options) {
+    const [message, transfer] = await imageMessage(image);
+    return this.#call("classify", [message, options], transfer);
+  }
+
+  classifyEmbedding(embedding, options) {
+    return this.#call("classifyEmbedding", [embedding, options]);
+  }
+
+  export(options) {
+    return this.#call("export", [options]);
+  }
+
+  async exportModel(modelSource, sourceOptions) {
+    return this.#call("exportModel", [await sourceMessage(modelSource), sourceOptions]);
+  }
+
+  dispose() {
+    this.#call("dispose", []).catch(() => {}); // a stopped worker has freed it already
+  }
+
+  async #call(method, args, transfer = [], onProgress) {
+    const { result, state } = await this.#connection.call(
+      "learnerCall",
+      [this.#key, method, args],
+      transfer,
+      onProgress,
+    );
+    if (state) this.#state = Object.freeze(state);
+    return result;
+  }
+}
+
 /** A classifier running in a dedicated worker; same methods as Classifier. */
 export class WorkerClassifier {
   #connection;
@@ -77,15 +165,9 @@ export class WorkerClassifier {
   static async load(source, options = {}) {
     const { onProgress, worker, ...rest } = options;
     if (rest.wasmUrl !== undefined) rest.wasmUrl = new URL(rest.wasmUrl, baseUrl()).href;
-    let payload = source;
-    const transfer = [];
-    if (typeof source === "string" || source instanceof URL) {
-      payload = new URL(source, baseUrl()).href;
-    } else if (typeof Response !== "undefined" && source instanceof Response) {
-      if (!source.ok) throw new MobileNetError("FETCH", `the response is HTTP ${source.status}`);
-      payload = new Uint8Array(await source.arrayBuffer());
-      transfer.push(payload.buffer);
-    }
+    const payload = await sourceMessage(source);
+    // Bytes read from a Response are ours to move; the caller's own arrays are copied.
+    const transfer = payload instanceof Uint8Array && payload !== source ? [payload.buffer] : [];
     const connection = new Connection(
       worker ?? new Worker(new URL("./worker.js", import.meta.url), { type: "module" }),
     );
@@ -120,6 +202,14 @@ export class WorkerClassifier {
   async logitsFromTensor(tensor, height, width) {
     // Structured clone copies the tensor; the caller keeps its own.
     return this.#connection.call("logitsFromTensor", [tensor, height, width]);
+  }
+
+  /** A Learner living in the worker (see Classifier.learner). */
+  async learner(options = {}) {
+    const message = { ...options };
+    if (options.from !== undefined) message.from = await sourceMessage(options.from);
+    const { key, state } = await this.#connection.call("learner", [message]);
+    return new WorkerLearner(this.#connection, key, state);
   }
 
   /** Stops the worker; later calls reject with code DISPOSED. */

@@ -4,11 +4,29 @@
 import { Classifier } from "./core.js";
 
 let classifier;
+// Learners made on the current classifier, by the key the page refers to them with.
+const learners = new Map();
+let nextLearner = 0;
+
+const LEARNER_METHODS = new Set([
+  "addExample", "addEmbedding", "removeClass", "train", "classify", "classifyEmbedding", "export",
+  "exportModel", "dispose",
+]);
+
+/** What the page-side learner mirrors after every call. */
+const snapshot = (learner) => ({
+  head: learner.head,
+  labels: learner.labels,
+  counts: learner.counts,
+  trained: learner.trained,
+});
 
 const methods = {
   async load(id, source, options) {
     const onProgress = (loaded, total) => self.postMessage({ id, progress: [loaded, total] });
     classifier?.dispose();
+    for (const learner of learners.values()) learner.dispose();
+    learners.clear();
     classifier = await Classifier.load(source, { ...options, onProgress });
     return [classifier.info];
   },
@@ -22,6 +40,32 @@ const methods = {
   async logitsFromTensor(id, tensor, height, width) {
     const logits = await live().logitsFromTensor(tensor, height, width);
     return [logits, [logits.buffer]];
+  },
+  async learner(id, options) {
+    const learner = await live().learner(options);
+    const key = nextLearner++;
+    learners.set(key, learner);
+    return [{ key, state: snapshot(learner) }];
+  },
+  async learnerCall(id, key, method, args) {
+    const learner = learners.get(key);
+    if (!learner) throw Object.assign(new Error("the learner has been disposed"), { code: "DISPOSED" });
+    if (!LEARNER_METHODS.has(method)) {
+      throw Object.assign(new Error(`unknown learner method ${method}`), { code: "WORKER" });
+    }
+    try {
+      if (method === "train") {
+        const onEpoch = (stats) => self.postMessage({ id, progress: [stats] });
+        args = [{ ...args[0], onEpoch }];
+      }
+      const result = await learner[method](...args);
+      if (method === "dispose") learners.delete(key);
+      const state = method === "dispose" ? undefined : snapshot(learner);
+      const transfer = result instanceof Uint8Array ? [result.buffer] : [];
+      return [{ result, state }, transfer];
+    } finally {
+      closeBitmaps(args);
+    }
   },
   async embed(id, image) {
     const embedding = await live().embed(image);
@@ -43,7 +87,11 @@ self.onmessage = async ({ data: { id, method, args } }) => {
   } catch (error) {
     self.postMessage({ id, error: { code: error?.code ?? "INTERNAL", message: error?.message ?? String(error) } });
   } finally {
-    // Bitmaps sent to us are ours: free their memory now rather than at garbage collection.
-    for (const arg of args ?? []) if (typeof ImageBitmap !== "undefined" && arg instanceof ImageBitmap) arg.close();
+    closeBitmaps(args);
   }
 };
+
+/** Bitmaps sent to us are ours: free their memory now rather than at garbage collection. */
+function closeBitmaps(args) {
+  for (const arg of args ?? []) if (typeof ImageBitmap !== "undefined" && arg instanceof ImageBitmap) arg.close();
+}

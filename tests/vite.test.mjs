@@ -1,5 +1,5 @@
-// The packed package in a minimal Vite app: it installs from the tarball, builds, and classifies in
-// the browser, in the page and in a worker.
+// The packed package in a minimal Vite app: it installs from the tarball, builds, classifies and
+// trains a linear head (the lazily loaded trainer module) in the browser, in the page and a worker.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readdirSync } from "node:fs";
@@ -15,12 +15,12 @@ import {
   watchConsole,
 } from "./support/harness.mjs";
 
-test("a Vite app depending on the tarball builds and classifies", async () => {
+test("a Vite app depending on the tarball builds, classifies and trains a head", async () => {
   const app = installPackage("vite-app", { vite: "7.3.8" });
   copyInto(app, join(ROOT, "tests/vite-app"));
   execFileSync(join(app, "node_modules/.bin/vite"), ["build"], { cwd: app, stdio: "inherit" });
   const assets = readdirSync(join(app, "dist/assets"));
-  assert.ok(assets.some((f) => f.endsWith(".wasm")), `no .wasm among ${assets}`);
+  assert.equal(assets.filter((f) => f.endsWith(".wasm")).length, 2, `not two .wasm among ${assets}`);
   assert.ok(assets.some((f) => f.startsWith("worker")), `no worker among ${assets}`);
 
   const shared = await serveShared();
@@ -36,6 +36,7 @@ test("a Vite app depending on the tarball builds and classifies", async () => {
     assert.equal(result.page.index, 285);
     assert.equal(result.page.label, "Egyptian cat");
     assert.deepEqual(result.worker, result.page);
+    assert.deepEqual(result.taught, ["cat", "cat"]);
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

@@ -48,4 +48,14 @@ async function videoOf(canvas) {
   return video;
 }
 
-Object.assign(window, { mnw, shared, labels, loadImage, forms, videoOf, pageReady: true });
+/** An 8×8 digit of ink levels 0–16 drawn dark on white (1 − v/16), as RGBA pixels. */
+function drawDigit(ink) {
+  const data = new Uint8Array(64 * 4);
+  ink.forEach((v, i) => {
+    const level = Math.round(255 * (1 - v / 16));
+    data.set([level, level, level, 255], i * 4);
+  });
+  return { data, width: 8, height: 8 };
+}
+
+Object.assign(window, { mnw, shared, labels, loadImage, forms, videoOf, drawDigit, pageReady: true });

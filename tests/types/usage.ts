@@ -6,7 +6,10 @@ import {
   WorkerClassifier,
   setWasmUrl,
   wasmMemoryBytes,
+  type EpochStats,
   type ErrorCode,
+  type Learner,
+  type LearnerPrediction,
   type ImageInput,
   type ModelInfo,
   type Prediction,
@@ -44,6 +47,29 @@ async function usage(video: HTMLVideoElement, canvas: OffscreenCanvas, frame: Vi
       console.log(code, info.arch, label, logits.length, features.length, bytes, fromTensor.length);
     }
   }
+
+  const learner: Learner = await classifier.learner({ head: "linear" });
+  const examples: number = await learner.addExample(video, "thumbs up", { augment: true });
+  await learner.addEmbedding(features, "thumbs down");
+  const last: EpochStats = await learner.train({
+    epochs: 20,
+    learningRate: 0.01,
+    seed: 1,
+    onEpoch: ({ epoch, loss, accuracy }) => console.log(epoch, loss, accuracy),
+  });
+  const mine: LearnerPrediction[] = await learner.classify(frame, { topK: 2 });
+  const name: string = mine[0].label;
+  const counts: number = learner.counts["thumbs up"] + learner.labels.length;
+  const head: Uint8Array = await learner.export({ examples: false });
+  const again: Learner = await worker.learner({ from: head, head: "knn", k: 5 });
+  const combined: Uint8Array = await again.exportModel("/models/mobilenet_v3_small.safetensors");
+  const custom = await Classifier.load(combined);
+  console.log(examples, last.accuracy, name, counts, custom.info.customHead, custom.info.embeddingSize);
+  learner.dispose();
+  // @ts-expect-error: the head is "knn" or "linear"
+  await classifier.learner({ head: "svm" });
+  // @ts-expect-error: a label is a string
+  await learner.addExample(video, 3);
 
   // @ts-expect-error: unknown architecture
   await Classifier.load("/m", { arch: "resnet50" });

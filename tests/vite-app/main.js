@@ -1,5 +1,5 @@
-// A minimal app as a Vite user writes it: import the package, classify an image, in the page and
-// in a worker. The model and image come from another origin (?shared=...), as from a CDN.
+// A minimal app as a Vite user writes it: import the package, classify an image and teach a linear
+// head, in the page and in a worker. The model and image come from another origin (?shared=...), as from a CDN.
 import { Classifier } from "mobilenet-wasm";
 
 async function run() {
@@ -13,9 +13,19 @@ async function run() {
   await img.decode();
   const inPage = await Classifier.load(url, options);
   const inWorker = await Classifier.loadInWorker(url, options);
+  // Training loads the package's second module (the trainer), in the page and in the worker.
+  const taught = [];
+  for (const classifier of [inPage, inWorker]) {
+    const learner = await classifier.learner({ head: "linear" });
+    await learner.addExample(img, "cat");
+    await learner.addExample({ data: new Uint8Array(64 * 64 * 4).fill(255), width: 64, height: 64 }, "blank");
+    await learner.train({ epochs: 5 });
+    taught.push((await learner.classify(img, { topK: 1 }))[0].label);
+  }
   return {
     page: (await inPage.classify(img, { topK: 1 }))[0],
     worker: (await inWorker.classify(img, { topK: 1 }))[0],
+    taught,
   };
 }
 

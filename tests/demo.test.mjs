@@ -14,7 +14,7 @@ const CSP =
 
 const CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"];
 
-let site, video;
+let site, video, twoImages;
 
 before(async () => {
   mkdirSync(WORK, { recursive: true });
@@ -23,6 +23,14 @@ before(async () => {
   execFileSync(
     "cargo",
     ["run", "--quiet", "--profile", "test", "--example", "image-to-y4m", "--", join(SHARED, "images/chelsea.png"), video, "30"],
+    { cwd: ROOT, stdio: "inherit" },
+  );
+  // Teach mode: the cat, then the coffee mug, 4 s each at 10 frames per second, looping.
+  twoImages = join(WORK, "cat-then-mug.y4m");
+  const images = ["chelsea.png", "coffee.png"].map((f) => join(SHARED, "images", f)).join(",");
+  execFileSync(
+    "cargo",
+    ["run", "--quiet", "--profile", "test", "--example", "image-to-y4m", "--", images, twoImages, "40", "10"],
     { cwd: ROOT, stdio: "inherit" },
   );
   site = await serveDir(join(ROOT, "www"), { "Content-Security-Policy": CSP });
@@ -166,6 +174,144 @@ test("on a phone-sized screen the page lays out in one column", async () => {
     );
     assert.ok(Math.abs(stage - results) < 40, "stage and results are stacked");
     await page.screenshot({ path: join(OUTPUT, "demo-phone.png"), fullPage: true });
+  } finally {
+    await browser.close();
+  }
+});
+
+/** Mean Y, U, V of frame `index` of a Y4M file (I420). */
+function y4mFrameMeans(file, index) {
+  const bytes = readFileSync(file);
+  const headerEnd = bytes.indexOf(10);
+  const header = bytes.subarray(0, headerEnd).toString();
+  const [w, h] = [/ W(\d+)/, / H(\d+)/].map((re) => Number(re.exec(header)[1]));
+  const frameBytes = (w * h * 3) / 2;
+  const start = headerEnd + 1 + index * (6 + frameBytes) + 6;
+  const mean = (from, length) => {
+    let sum = 0;
+    for (let i = from; i < from + length; i++) sum += bytes[i];
+    return sum / length;
+  };
+  return [mean(start, w * h), mean(start + w * h, (w * h) / 4), mean(start + (w * h * 5) / 4, (w * h) / 4)];
+}
+
+/** Installs `window.showing()`: which of the video's images the camera shows now (0 or 1). */
+function watchVideo(page, means) {
+  return page.evaluate((means) => {
+    const canvas = new OffscreenCanvas(32, 32);
+    const context = canvas.getContext("2d", { willReadFrequently: true });
+    window.showing = () => {
+      const video = document.getElementById("video");
+      if (video.readyState < 2) return -1;
+      context.drawImage(video, 0, 0, 32, 32);
+      const { data } = context.getImageData(0, 0, 32, 32);
+      let [r, g, b] = [0, 0, 0];
+      for (let i = 0; i < data.length; i += 4) [r, g, b] = [r + data[i], g + data[i + 1], b + data[i + 2]];
+      [r, g, b] = [r, g, b].map((v) => v / (data.length / 4));
+      const yuv = [
+        16 + 0.257 * r + 0.504 * g + 0.098 * b,
+        128 - 0.148 * r - 0.291 * g + 0.439 * b,
+        128 + 0.439 * r - 0.368 * g - 0.071 * b,
+      ];
+      const distance = (m) => Math.hypot(...m.map((v, i) => v - yuv[i]));
+      return distance(means[0]) < distance(means[1]) ? 0 : 1;
+    };
+  }, means);
+}
+
+/** Waits for the camera to switch to image `which`, so that the next few seconds show only it. */
+async function waitForSwitchTo(page, which) {
+  await page.waitForFunction(
+    (which) => {
+      const now = window.showing();
+      const switched = window.lastShowing !== undefined && window.lastShowing !== which && now === which;
+      window.lastShowing = now;
+      return switched;
+    },
+    which,
+    { polling: 50, timeout: 30_000 },
+  );
+}
+
+const classCounts = (page) =>
+  page.evaluate(() =>
+    Object.fromEntries(
+      [...document.querySelectorAll("#classes li")].map((li) => [li.dataset.label, parseInt(li.querySelector(".count").textContent)]),
+    ),
+  );
+
+/** Waits until the top prediction is `label` while the camera shows image `which`. */
+function predicts(page, which, label) {
+  return page.waitForFunction(
+    ({ which, label }) =>
+      window.showing() === which &&
+      document.getElementById("predictions").dataset.arch === "custom" &&
+      document.querySelector("#predictions .prediction-label span")?.textContent === label,
+    { which, label },
+    { polling: 50, timeout: 30_000 },
+  );
+}
+
+test("Teach mode: two classes taught from the camera; predictions follow the video (kNN, then linear); export and import", async () => {
+  const { browser, page, errors } = await openDemo([...CAMERA, `--use-file-for-fake-video-capture=${twoImages}`]);
+  try {
+    await watchVideo(page, [y4mFrameMeans(twoImages, 0), y4mFrameMeans(twoImages, 40)]);
+    await page.click("#mode-teach");
+    await page.click("#camera-toggle");
+    for (const name of ["cat", "mug"]) {
+      await page.fill("#class-name", name);
+      await page.click("#add-class button[type=submit]");
+    }
+    await page.waitForFunction(() => /two classes/.test(document.getElementById("predictions").textContent));
+
+    // Each class is taught while its image is on camera: hold its button for a second.
+    for (const [which, label] of [[0, "cat"], [1, "mug"]]) {
+      await waitForSwitchTo(page, which);
+      await page.hover(`#classes li[data-label="${label}"] .hold`);
+      await page.mouse.down();
+      await page.waitForTimeout(1200);
+      await page.mouse.up();
+      assert.equal(await page.evaluate(() => window.showing()), which, "the image changed while teaching");
+    }
+    // The last frame in flight may still land; then the counts stay put.
+    await page.waitForTimeout(500);
+    const counts = await classCounts(page);
+    assert.ok(counts.cat >= 3 && counts.mug >= 3, JSON.stringify(counts));
+    await page.waitForTimeout(500);
+    assert.deepEqual(await classCounts(page), counts, "examples are only added while a button is held");
+
+    // kNN answers at once, and its answer switches with the video.
+    for (let round = 0; round < 2; round++) {
+      await predicts(page, 0, "cat");
+      await predicts(page, 1, "mug");
+    }
+    await page.screenshot({ path: join(OUTPUT, "demo-teach-knn.png"), fullPage: true });
+
+    // The linear head: train it (progress shown), then the same.
+    await page.selectOption("#head-select", "linear");
+    await page.waitForFunction(() => !document.getElementById("train").disabled);
+    await page.click("#train");
+    await page.waitForFunction(() => /^Trained on \d+ examples/.test(document.getElementById("train-status").textContent), null, {
+      timeout: 30_000,
+    });
+    assert.equal(await page.evaluate(() => document.getElementById("train-progress").value), 1);
+    await predicts(page, 0, "cat");
+    await predicts(page, 1, "mug");
+    await page.screenshot({ path: join(OUTPUT, "demo-teach-linear.png"), fullPage: true });
+
+    // Export the head, forget both classes, import it again: the classes and answers come back.
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#export-head")]);
+    const saved = join(WORK, "teach-head.safetensors");
+    await download.saveAs(saved);
+    for (const label of ["cat", "mug"]) await page.click(`#classes li[data-label="${label}"] .remove`);
+    await page.waitForFunction(() => document.querySelectorAll("#classes li").length === 0);
+    await page.setInputFiles("#import-head", saved);
+    await page.waitForFunction(() => /^Imported 2 classes/.test(document.getElementById("train-status").textContent));
+    assert.deepEqual(await classCounts(page), counts);
+    assert.equal(await page.inputValue("#head-select"), "linear");
+    await predicts(page, 0, "cat");
+    await predicts(page, 1, "mug");
+    assert.deepEqual(errors, []);
   } finally {
     await browser.close();
   }

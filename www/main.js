@@ -1,5 +1,6 @@
 // The demo: live classification of the camera (or a chosen, dropped or pasted image) with the
-// package's worker classifier, so the video never waits for inference.
+// package's worker classifier, so the video never waits for inference. In Teach mode the same
+// frames become examples of your own classes, and a learner in the worker tells them apart.
 import { Classifier } from "./pkg/index.js";
 
 const $ = (id) => document.getElementById(id);
@@ -20,6 +21,20 @@ const ui = {
   latency: $("latency"),
   fps: $("fps"),
   modelInfo: $("model-info"),
+  modeImagenet: $("mode-imagenet"),
+  modeTeach: $("mode-teach"),
+  teach: $("teach"),
+  resultsTitle: $("results-title"),
+  addClass: $("add-class"),
+  className: $("class-name"),
+  classes: $("classes"),
+  headSelect: $("head-select"),
+  augment: $("augment"),
+  train: $("train"),
+  trainProgress: $("train-progress"),
+  trainStatus: $("train-status"),
+  exportHead: $("export-head"),
+  importHead: $("import-head"),
 };
 
 const state = {
@@ -29,6 +44,12 @@ const state = {
   live: false, // classifying camera frames
   frames: [], // completion times of recent frames, for the FPS
   models: [], // the build's model list (models/models.json)
+  mode: "imagenet", // or "teach"
+  learner: null, // the Teach mode's learner, living in the current classifier's worker
+  learnerOwner: null, // the classifier it was made on
+  classes: [], // class names in the order they were added (some may have no example yet)
+  capturing: null, // the class whose button is held: frames become its examples
+  training: false,
 };
 
 // ------------------------------------------------------------------ messages and results
@@ -101,6 +122,15 @@ async function switchModel(file) {
     const previous = state.classifier;
     state.classifier = classifier;
     previous?.dispose();
+    if (state.learner) {
+      // Examples are embeddings of the old model: meaningless to the new one.
+      const old = await state.learner.catch(() => null);
+      const had = old && old.labels.length > 0;
+      state.learner = null;
+      state.learnerOwner = null;
+      if (had) ui.trainStatus.textContent = "The examples belonged to the previous model: add them again.";
+      renderClasses();
+    }
     const { arch, parameters } = classifier.info;
     const name = state.models.find((m) => m.file === file)?.name ?? arch;
     ui.modelInfo.textContent = `${name}, ${(parameters / 1e6).toFixed(1)} M parameters`;
@@ -191,10 +221,14 @@ async function liveLoop() {
     if (ui.video.readyState >= 2) {
       try {
         const classifier = await currentClassifier();
-        const start = performance.now();
-        const predictions = await classifier.classify(ui.video, { topK: 5 });
-        if (!state.live) break;
-        showPredictions(predictions, performance.now() - start, classifier.info.arch);
+        if (state.mode === "teach") {
+          await teachFrame(ui.video);
+        } else {
+          const start = performance.now();
+          const predictions = await classifier.classify(ui.video, { topK: 5 });
+          if (!state.live) break;
+          showPredictions(predictions, performance.now() - start, classifier.info.arch);
+        }
         countFrame();
       } catch (error) {
         // A model switch disposes the old worker mid-frame; anything else is worth showing.
@@ -216,6 +250,10 @@ function showStage(which) {
 async function classifyStill() {
   try {
     const classifier = await currentClassifier();
+    if (state.mode === "teach") {
+      await teachFrame(ui.still);
+      return;
+    }
     const start = performance.now();
     const predictions = await classifier.classify(ui.still, { topK: 5 });
     showPredictions(predictions, performance.now() - start, classifier.info.arch);
@@ -247,6 +285,245 @@ async function classifyFile(file) {
   showStage("still");
   await classifyStill();
 }
+
+// ------------------------------------------------------------------ Teach mode
+
+function setMode(mode) {
+  state.mode = mode;
+  ui.modeImagenet.setAttribute("aria-selected", String(mode === "imagenet"));
+  ui.modeTeach.setAttribute("aria-selected", String(mode === "teach"));
+  ui.teach.hidden = mode !== "teach";
+  ui.resultsTitle.textContent = mode === "teach" ? "Your classes" : "Top 5";
+  ui.predictions.replaceChildren();
+  delete ui.predictions.dataset.arch;
+  if (mode === "teach") renderClasses();
+  if (!ui.still.hidden) classifyStill();
+}
+
+/** The learner on the current classifier, made on first use. */
+async function currentLearner() {
+  const classifier = await currentClassifier();
+  if (!state.learner || state.learnerOwner !== classifier) {
+    state.learnerOwner = classifier;
+    state.learner = classifier.learner({ head: ui.headSelect.value });
+  }
+  return state.learner;
+}
+
+/** In Teach mode, a frame is an example of the held class, or is classified. */
+async function teachFrame(image) {
+  const learner = await currentLearner();
+  if (state.capturing) {
+    await learner.addExample(image, state.capturing, { augment: ui.augment.checked });
+    renderClasses(learner);
+    return;
+  }
+  if (!learner.trained) {
+    showNote(teachHint(learner));
+    return;
+  }
+  const start = performance.now();
+  const predictions = await learner.classify(image, { topK: Math.min(5, learner.labels.length) });
+  showPredictions(predictions, performance.now() - start, "custom");
+}
+
+function teachHint(learner) {
+  const taught = learner.labels.length;
+  if (taught < 2) return `Add examples of ${taught ? "one more class" : "two classes or more"} to see predictions.`;
+  return "Train the linear head to see predictions.";
+}
+
+function showNote(text) {
+  const item = document.createElement("li");
+  item.className = "note";
+  item.textContent = text;
+  ui.predictions.dataset.arch = "custom";
+  ui.predictions.replaceChildren(item);
+}
+
+/** The class list with each class's example count; also enables what can be done now. */
+async function renderClasses(learner) {
+  learner ??= await state.learner;
+  const counts = learner?.counts ?? {};
+  for (const label of learner?.labels ?? []) if (!state.classes.includes(label)) state.classes.push(label);
+  const rows = state.classes.map((label) => {
+    const item = document.createElement("li");
+    item.dataset.label = label;
+    const name = document.createElement("span");
+    name.className = "class-name";
+    name.textContent = label;
+    const count = document.createElement("span");
+    count.className = "count";
+    const n = counts[label] ?? 0;
+    count.textContent = `${n} example${n === 1 ? "" : "s"}`;
+    const hold = document.createElement("button");
+    hold.type = "button";
+    hold.className = "hold";
+    hold.textContent = "Hold to add";
+    hold.setAttribute("aria-label", `Hold to add examples of ${label}`);
+    if (state.capturing === label) hold.classList.add("active");
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.className = "remove";
+    remove.textContent = "×";
+    remove.setAttribute("aria-label", `Remove ${label}`);
+    item.append(name, count, hold, remove);
+    return item;
+  });
+  ui.classes.replaceChildren(...rows);
+  const taught = learner?.labels.length ?? 0;
+  ui.train.disabled = state.training || ui.headSelect.value !== "linear" || taught < 2;
+  ui.exportHead.disabled = taught < 1;
+}
+
+function startCapture(label) {
+  if (state.training) return;
+  if (!state.live) {
+    // No camera: the shown image is one example.
+    if (!ui.still.hidden) addStill(label);
+    return;
+  }
+  state.capturing = label;
+  ui.classes.querySelector(`li[data-label="${CSS.escape(label)}"] .hold`)?.classList.add("active");
+}
+
+function stopCapture() {
+  state.capturing = null;
+  for (const button of ui.classes.querySelectorAll(".hold.active")) button.classList.remove("active");
+}
+
+async function addStill(label) {
+  try {
+    const learner = await currentLearner();
+    await learner.addExample(ui.still, label, { augment: ui.augment.checked });
+    await renderClasses(learner);
+    await classifyStill();
+  } catch (error) {
+    say(`Could not add the example: ${error.message}`);
+  }
+}
+
+async function removeClass(label) {
+  const learner = await currentLearner();
+  if (learner.labels.includes(label)) await learner.removeClass(label);
+  state.classes = state.classes.filter((l) => l !== label);
+  await renderClasses(learner);
+}
+
+async function switchHead() {
+  const previous = await currentLearner();
+  const classifier = await currentClassifier();
+  const head = ui.headSelect.value;
+  // The examples move to the new head; with none yet, a fresh learner.
+  const next = previous.labels.length
+    ? classifier.learner({ from: await previous.export(), head })
+    : classifier.learner({ head });
+  state.learner = next;
+  await next;
+  previous.dispose();
+  ui.trainProgress.value = 0;
+  ui.trainStatus.textContent = head === "linear" ? "Train the linear head on your examples." : "";
+  await renderClasses();
+}
+
+async function train() {
+  const learner = await currentLearner();
+  state.training = true;
+  ui.train.disabled = true;
+  const started = performance.now();
+  try {
+    const last = await learner.train({
+      onEpoch: ({ epoch, epochs, loss, accuracy }) => {
+        ui.trainProgress.value = epoch / epochs;
+        ui.trainStatus.textContent = `Epoch ${epoch}/${epochs} · loss ${loss.toFixed(3)} · accuracy ${(accuracy * 100).toFixed(0)} %`;
+      },
+    });
+    const examples = Object.values(learner.counts).reduce((a, b) => a + b, 0);
+    const seconds = ((performance.now() - started) / 1000).toFixed(2);
+    ui.trainStatus.textContent = `Trained on ${examples} examples in ${seconds} s: ${last.epochs} epochs, training accuracy ${(last.accuracy * 100).toFixed(0)} %.`;
+  } catch (error) {
+    ui.trainStatus.textContent = `Training failed: ${error.message}`;
+  } finally {
+    state.training = false;
+    await renderClasses(learner);
+  }
+}
+
+async function exportHead() {
+  const learner = await currentLearner();
+  try {
+    const bytes = await learner.export();
+    const link = document.createElement("a");
+    link.href = URL.createObjectURL(new Blob([bytes], { type: "application/octet-stream" }));
+    const arch = (await currentClassifier()).info.arch;
+    link.download = `${arch}-head-${learner.labels.length}-classes.safetensors`;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+  } catch (error) {
+    say(`Could not export the head: ${error.message}`);
+  }
+}
+
+async function importHead(file) {
+  if (!file) return;
+  try {
+    const classifier = await currentClassifier();
+    const imported = await classifier.learner({ from: new Uint8Array(await file.arrayBuffer()) });
+    const previous = state.learner && (await state.learner);
+    state.learner = Promise.resolve(imported);
+    state.learnerOwner = classifier;
+    previous?.dispose();
+    state.classes = [...imported.labels];
+    ui.headSelect.value = imported.head;
+    ui.trainProgress.value = imported.trained ? 1 : 0;
+    ui.trainStatus.textContent = `Imported ${imported.labels.length} classes from ${file.name}.`;
+    say("");
+    await renderClasses(imported);
+    if (!ui.still.hidden) await classifyStill();
+  } catch (error) {
+    say(`Could not import ${file.name}: ${error.message}`);
+  } finally {
+    ui.importHead.value = "";
+  }
+}
+
+ui.modeImagenet.addEventListener("click", () => setMode("imagenet"));
+ui.modeTeach.addEventListener("click", () => setMode("teach"));
+ui.addClass.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const label = ui.className.value.trim();
+  if (!label) return;
+  if (!state.classes.includes(label)) state.classes.push(label);
+  ui.className.value = "";
+  renderClasses();
+});
+ui.classes.addEventListener("pointerdown", (event) => {
+  const hold = event.target.closest(".hold");
+  if (!hold) return;
+  hold.setPointerCapture(event.pointerId);
+  startCapture(hold.closest("li").dataset.label);
+});
+for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
+  ui.classes.addEventListener(type, stopCapture);
+}
+ui.classes.addEventListener("keydown", (event) => {
+  const hold = event.target.closest(".hold");
+  if (hold && (event.key === " " || event.key === "Enter") && !event.repeat) {
+    event.preventDefault();
+    startCapture(hold.closest("li").dataset.label);
+  }
+});
+ui.classes.addEventListener("keyup", (event) => {
+  if (event.target.closest(".hold")) stopCapture();
+});
+ui.classes.addEventListener("click", (event) => {
+  const remove = event.target.closest(".remove");
+  if (remove) removeClass(remove.closest("li").dataset.label);
+});
+ui.headSelect.addEventListener("change", () => switchHead().catch((e) => say(`Could not switch heads: ${e.message}`)));
+ui.train.addEventListener("click", train);
+ui.exportHead.addEventListener("click", exportHead);
+ui.importHead.addEventListener("change", () => importHead(ui.importHead.files[0]));
 
 // ------------------------------------------------------------------ wiring
 

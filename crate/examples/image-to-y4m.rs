@@ -1,19 +1,51 @@
-//! Writes a still image as a Y4M video (I420, BT.601 studio range): the file Chromium's fake camera
-//! (`--use-file-for-fake-video-capture`) plays. Used by the demo's tests.
+//! Writes still images as a Y4M video (I420, BT.601 studio range): the file Chromium's fake camera
+//! (`--use-file-for-fake-video-capture`) plays, looping. Used by the demo's tests.
 //!
-//! `cargo run --example image-to-y4m -- IMAGE OUT.y4m [FRAMES]`
+//! `cargo run --example image-to-y4m -- IMAGE[,IMAGE...] OUT.y4m [FRAMES_PER_IMAGE] [FPS]`
+//!
+//! Several images play one after the other, each for `FRAMES_PER_IMAGE` frames (default 30), all at
+//! the first image's size. `FPS` defaults to 30.
 
 use std::io::Write;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [input, output, rest @ ..] = args.as_slice() else {
-        return Err("usage: image-to-y4m IMAGE OUT.y4m [FRAMES]".into());
+    let [inputs, output, rest @ ..] = args.as_slice() else {
+        return Err("usage: image-to-y4m IMAGE[,IMAGE...] OUT.y4m [FRAMES_PER_IMAGE] [FPS]".into());
     };
     let frames: usize = rest.first().map_or(Ok(30), |f| f.parse())?;
-    let rgb = image::open(input)?.to_rgb8();
+    let fps: u32 = rest.get(1).map_or(Ok(30), |f| f.parse())?;
+    let images = inputs
+        .split(',')
+        .map(|path| image::open(path).map(|i| i.to_rgb8()))
+        .collect::<Result<Vec<_>, _>>()?;
     // 4:2:0 needs even sizes.
-    let (w, h) = (rgb.width() as usize & !1, rgb.height() as usize & !1);
+    let (w, h) = (
+        images[0].width() as usize & !1,
+        images[0].height() as usize & !1,
+    );
+    let mut out = std::io::BufWriter::new(std::fs::File::create(output)?);
+    writeln!(out, "YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg")?;
+    for rgb in &images {
+        // Odd sizes lose their last row or column; other sizes are scaled to the first image's.
+        let frame = if (rgb.width() as usize & !1, rgb.height() as usize & !1) == (w, h) {
+            i420(rgb, w, h)
+        } else {
+            let scaled =
+                image::imageops::resize(rgb, w as u32, h as u32, image::imageops::Triangle);
+            i420(&scaled, w, h)
+        };
+        for _ in 0..frames {
+            out.write_all(b"FRAME\n")?;
+            out.write_all(&frame)?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// The Y, U and V planes of one frame.
+fn i420(rgb: &image::RgbImage, w: usize, h: usize) -> Vec<u8> {
     let px = |x: usize, y: usize| {
         let p = rgb.get_pixel(x as u32, y as u32).0;
         (p[0] as f32, p[1] as f32, p[2] as f32)
@@ -39,14 +71,5 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             v_plane.push(clamp(128.0 + 0.439 * r - 0.368 * g - 0.071 * b));
         }
     }
-    let mut out = std::io::BufWriter::new(std::fs::File::create(output)?);
-    writeln!(out, "YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg")?;
-    for _ in 0..frames {
-        out.write_all(b"FRAME\n")?;
-        out.write_all(&y_plane)?;
-        out.write_all(&u_plane)?;
-        out.write_all(&v_plane)?;
-    }
-    out.flush()?;
-    Ok(())
+    [y_plane, u_plane, v_plane].concat()
 }

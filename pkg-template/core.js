@@ -27,6 +27,11 @@ export function setWasmUrl(url, trainerUrl) {
   trainerUrlOverride = trainerUrl;
 }
 
+/** What `setWasmUrl` set, for a worker to use the same modules. */
+export function wasmUrls() {
+  return { wasmUrl: wasmUrlOverride, trainerUrl: trainerUrlOverride };
+}
+
 /**
  * The trainer module: inference plus candle's autograd, too large to load before it is needed.
  * Loaded by URL rather than by `import("./…")`: bundlers then copy it as an asset instead of
@@ -344,7 +349,8 @@ export class Learner {
     if (from === undefined) {
       return new Learner(model, guarded(() => new WasmLearner(model(), String(head ?? "knn"), k)));
     }
-    const bytes = await readSource(from, sourceOptions);
+    // Head files are small and change as they are retrained: not cached unless asked.
+    const bytes = await readSource(from, { cache: false, ...sourceOptions });
     const learner = guarded(() => WasmLearner.fromBytes(model(), bytes));
     if (head !== undefined) {
       // The saved examples, under another head.
@@ -408,7 +414,7 @@ export class Learner {
    * accuracy })` follows each epoch. Resolves to the last epoch's figures.
    */
   async train({ onEpoch, ...options } = {}) {
-    const { examples, classes, numClasses, dim } = guarded(() => this.#live().trainingData());
+    const { examples, classes, numClasses, dim, revision } = guarded(() => this.#live().trainingData());
     const { Trainer } = await trainerModule();
     const trainer = guarded(() => new Trainer(examples, classes, numClasses, dim, options));
     try {
@@ -416,7 +422,8 @@ export class Learner {
       for (;;) {
         const stats = guarded(() => trainer.epoch());
         // Usable after every epoch: a live view sees the head improve.
-        guarded(() => this.#live().setLinear(trainer.weight(), trainer.bias()));
+        // Refused (BAD_CONFIG) if classes were added or removed meanwhile.
+        guarded(() => this.#live().setLinear(trainer.weight(), trainer.bias(), revision));
         this.#refresh();
         onEpoch?.(stats);
         if (stats.epoch === stats.epochs) return stats;
@@ -446,8 +453,9 @@ export class Learner {
 
   /**
    * The learner as a safetensors file (labels, examples, trained weights), to reopen with
-   * `classifier.learner({ from })`. `{ examples: false }` leaves the examples out (a trained linear
-   * head then still classifies, but cannot be retrained or extended).
+   * `classifier.learner({ from })`. `{ examples: false }` leaves the examples out (linear heads
+   * only): the file is smaller and still classifies, but training again needs new examples of
+   * every class.
    */
   async export({ examples = true } = {}) {
     return guarded(() => this.#live().toBytes(Boolean(examples)));
@@ -503,6 +511,7 @@ export class Classifier {
 
   /** Loads a model file (see the typings for `source` and `options`). */
   static async load(source, options = {}) {
+    if (options.trainerUrl !== undefined) trainerUrlOverride = options.trainerUrl;
     await ensureWasm(options.wasmUrl);
     const bytes = await readSource(source, options);
     const modelOptions = Object.fromEntries(

@@ -46,6 +46,8 @@ export interface LoadOptions {
   cache?: boolean | string;
   /** URL of mobilenet_wasm_bg.wasm, when it is not served next to the package (CDNs). */
   wasmUrl?: string | URL;
+  /** URL of mobilenet_wasm_train_bg.wasm (fetched when a linear head is first trained). */
+  trainerUrl?: string | URL;
   // For plain (non-self-describing) PyTorch-layout checkpoints, or to override a model file:
   arch?: Architecture;
   /** Width multiplier (default 1). */
@@ -136,7 +138,7 @@ export type LearnerOptions =
       k?: number;
     }
   | ({
-      /** A file from `learner.export()`, made on this same backbone. */
+      /** A file from `learner.export()`, made on this same backbone (URLs: not cached unless `cache`). */
       from: ModelSource;
       /** Take the file's examples to this head instead of the saved one. */
       head?: "knn" | "linear";
@@ -196,14 +198,19 @@ export interface Learner {
   addEmbedding(embedding: Float32Array, label: string): Promise<number>;
   /** Forgets a class and its examples (a linear head must be retrained). */
   removeClass(label: string): Promise<void>;
-  /** Trains the linear head from scratch on every example; resolves to the last epoch's figures. */
+  /**
+   * Trains the linear head from scratch on every example (each class needs one); resolves to the
+   * last epoch's figures. Adding or removing a class meanwhile makes it fail (BAD_CONFIG); examples
+   * added to existing classes wait for the next training.
+   */
   train(options?: TrainOptions): Promise<EpochStats>;
   /** The most probable of your classes. `topK` defaults to 3. */
   classify(image: ImageInput, options?: ClassifyOptions): Promise<LearnerPrediction[]>;
   classifyEmbedding(embedding: Float32Array, options?: ClassifyOptions): Promise<LearnerPrediction[]>;
   /**
-   * A safetensors file with the labels, the examples (unless `examples: false`) and the trained
-   * weights; reopen it with `classifier.learner({ from })`.
+   * A safetensors file with the labels, the examples (unless `examples: false`: linear heads only;
+   * smaller, still classifies, but training again needs new examples of every class) and the
+   * trained weights; reopen it with `classifier.learner({ from })`.
    */
   export(options?: { examples?: boolean }): Promise<Uint8Array>;
   /**

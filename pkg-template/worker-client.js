@@ -1,6 +1,6 @@
 // Classifier.loadInWorker: the page-side proxy of a Classifier running in a dedicated worker, with
 // the same methods. Images become ImageBitmaps (transferred) or pixel arrays (copied once).
-import { MobileNetError, baseUrl, isImageElement, isPixelArray, rawBitmap } from "./core.js";
+import { MobileNetError, baseUrl, isImageElement, isPixelArray, rawBitmap, wasmUrls } from "./core.js";
 
 class Connection {
   #worker;
@@ -32,7 +32,13 @@ class Connection {
     const id = this.#next++;
     return new Promise((resolve, reject) => {
       this.#pending.set(id, { resolve, reject, onProgress });
-      this.#worker.postMessage({ id, method, args }, transfer);
+      try {
+        this.#worker.postMessage({ id, method, args }, transfer);
+      } catch (cause) {
+        // e.g. a function among the arguments: nothing was sent.
+        this.#pending.delete(id);
+        reject(new MobileNetError("BAD_INPUT", `could not send ${method} to the worker: ${cause.message}`, { cause }));
+      }
     });
   }
 
@@ -116,7 +122,10 @@ class WorkerLearner {
   }
 
   train({ onEpoch, ...options } = {}) {
-    return this.#call("train", [options], [], onEpoch);
+    return this.#call("train", [options], [], (stats, state) => {
+      this.#state = Object.freeze(state);
+      onEpoch?.(stats);
+    });
   }
 
   async classify(image, options) {
@@ -132,8 +141,8 @@ class WorkerLearner {
     return this.#call("export", [options]);
   }
 
-  async exportModel(modelSource, sourceOptions) {
-    return this.#call("exportModel", [await sourceMessage(modelSource), sourceOptions]);
+  async exportModel(modelSource, { onProgress, ...sourceOptions } = {}) {
+    return this.#call("exportModel", [await sourceMessage(modelSource), sourceOptions], [], onProgress);
   }
 
   dispose() {
@@ -141,14 +150,20 @@ class WorkerLearner {
   }
 
   async #call(method, args, transfer = [], onProgress) {
-    const { result, state } = await this.#connection.call(
-      "learnerCall",
-      [this.#key, method, args],
-      transfer,
-      onProgress,
-    );
-    if (state) this.#state = Object.freeze(state);
-    return result;
+    try {
+      const { result, state } = await this.#connection.call(
+        "learnerCall",
+        [this.#key, method, args],
+        transfer,
+        onProgress,
+      );
+      if (state) this.#state = Object.freeze(state);
+      return result;
+    } catch (error) {
+      // A call that failed half-way (e.g. training) may still have changed the learner.
+      if (method !== "dispose" && method !== "state") await this.#call("state", []).catch(() => {});
+      throw error;
+    }
   }
 }
 
@@ -163,8 +178,12 @@ export class WorkerClassifier {
   }
 
   static async load(source, options = {}) {
-    const { onProgress, worker, ...rest } = options;
-    if (rest.wasmUrl !== undefined) rest.wasmUrl = new URL(rest.wasmUrl, baseUrl()).href;
+    const { onProgress, worker, ...rest } = { ...wasmUrls(), ...options };
+    // The worker resolves URLs against its own location: make them absolute here.
+    for (const key of ["wasmUrl", "trainerUrl"]) {
+      if (rest[key] === undefined) delete rest[key];
+      else rest[key] = new URL(rest[key], baseUrl()).href;
+    }
     const payload = await sourceMessage(source);
     // Bytes read from a Response are ours to move; the caller's own arrays are copied.
     const transfer = payload instanceof Uint8Array && payload !== source ? [payload.buffer] : [];
@@ -205,10 +224,10 @@ export class WorkerClassifier {
   }
 
   /** A Learner living in the worker (see Classifier.learner). */
-  async learner(options = {}) {
+  async learner({ onProgress, ...options } = {}) {
     const message = { ...options };
     if (options.from !== undefined) message.from = await sourceMessage(options.from);
-    const { key, state } = await this.#connection.call("learner", [message]);
+    const { key, state } = await this.#connection.call("learner", [message], [], onProgress);
     return new WorkerLearner(this.#connection, key, state);
   }
 

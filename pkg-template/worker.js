@@ -10,7 +10,7 @@ let nextLearner = 0;
 
 const LEARNER_METHODS = new Set([
   "addExample", "addEmbedding", "removeClass", "train", "classify", "classifyEmbedding", "export",
-  "exportModel", "dispose",
+  "exportModel", "dispose", "state",
 ]);
 
 /** What the page-side learner mirrors after every call. */
@@ -42,7 +42,8 @@ const methods = {
     return [logits, [logits.buffer]];
   },
   async learner(id, options) {
-    const learner = await live().learner(options);
+    const onProgress = (loaded, total) => self.postMessage({ id, progress: [loaded, total] });
+    const learner = await live().learner({ ...options, onProgress });
     const key = nextLearner++;
     learners.set(key, learner);
     return [{ key, state: snapshot(learner) }];
@@ -55,10 +56,14 @@ const methods = {
     }
     try {
       if (method === "train") {
-        const onEpoch = (stats) => self.postMessage({ id, progress: [stats] });
+        // The page's copy of the state follows every epoch (the head is usable after each).
+        const onEpoch = (stats) => self.postMessage({ id, progress: [stats, snapshot(learner)] });
         args = [{ ...args[0], onEpoch }];
+      } else if (method === "exportModel") {
+        const onProgress = (loaded, total) => self.postMessage({ id, progress: [loaded, total] });
+        args = [args[0], { ...args[1], onProgress }];
       }
-      const result = await learner[method](...args);
+      const result = method === "state" ? undefined : await learner[method](...args);
       if (method === "dispose") learners.delete(key);
       const state = method === "dispose" ? undefined : snapshot(learner);
       const transfer = result instanceof Uint8Array ? [result.buffer] : [];

@@ -36,7 +36,7 @@ test("a Vite app depending on the tarball builds, classifies and trains a head",
     assert.equal(result.page.index, 285);
     assert.equal(result.page.label, "Egyptian cat");
     assert.deepEqual(result.worker, result.page);
-    assert.deepEqual(result.taught, ["cat", "cat"]);
+    assert.deepEqual(result.taught, ["cat", "blank", "cat", "blank"]);
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

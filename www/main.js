@@ -50,6 +50,7 @@ const state = {
   classes: [], // class names in the order they were added (some may have no example yet)
   capturing: null, // the class whose button is held: frames become its examples
   training: false,
+  replacing: false, // a learner is being swapped (head change, import)
 };
 
 // ------------------------------------------------------------------ messages and results
@@ -305,7 +306,11 @@ async function currentLearner() {
   const classifier = await currentClassifier();
   if (!state.learner || state.learnerOwner !== classifier) {
     state.learnerOwner = classifier;
-    state.learner = classifier.learner({ head: ui.headSelect.value });
+    const made = classifier.learner({ head: ui.headSelect.value }).catch((error) => {
+      if (state.learner === made) state.learner = null; // try again next time
+      throw error;
+    });
+    state.learner = made;
   }
   return state.learner;
 }
@@ -371,6 +376,7 @@ async function renderClasses(learner) {
     return item;
   });
   ui.classes.replaceChildren(...rows);
+  setTeachBusy();
   const taught = learner?.labels.length ?? 0;
   ui.train.disabled = state.training || ui.headSelect.value !== "linear" || taught < 2;
   ui.exportHead.disabled = taught < 1;
@@ -404,32 +410,59 @@ async function addStill(label) {
 }
 
 async function removeClass(label) {
+  if (state.training || state.replacing) return;
   const learner = await currentLearner();
   if (learner.labels.includes(label)) await learner.removeClass(label);
   state.classes = state.classes.filter((l) => l !== label);
   await renderClasses(learner);
 }
 
+/**
+ * Replaces the learner with `make(previous)`, one replacement at a time; on failure the previous
+ * learner stays, and the head picker shows its head again.
+ */
+async function replaceLearner(make) {
+  if (state.replacing) return;
+  state.replacing = true;
+  setTeachBusy();
+  try {
+    const classifier = await currentClassifier();
+    const previous = await currentLearner().catch(() => null);
+    const next = await make(classifier, previous);
+    state.learner = Promise.resolve(next);
+    state.learnerOwner = classifier;
+    previous?.dispose();
+    return next;
+  } finally {
+    state.replacing = false;
+    const learner = await currentLearner().catch(() => null);
+    if (learner) ui.headSelect.value = learner.head;
+    await renderClasses();
+  }
+}
+
 async function switchHead() {
-  const previous = await currentLearner();
-  const classifier = await currentClassifier();
   const head = ui.headSelect.value;
-  // The examples move to the new head; with none yet, a fresh learner.
-  const next = previous.labels.length
-    ? classifier.learner({ from: await previous.export(), head })
-    : classifier.learner({ head });
-  state.learner = next;
-  await next;
-  previous.dispose();
-  ui.trainProgress.value = 0;
-  ui.trainStatus.textContent = head === "linear" ? "Train the linear head on your examples." : "";
-  await renderClasses();
+  try {
+    // The examples move to the new head; with none yet, a fresh learner.
+    await replaceLearner(async (classifier, previous) =>
+      previous?.labels.length
+        ? classifier.learner({ from: await previous.export(), head })
+        : classifier.learner({ head }),
+    );
+    ui.trainProgress.value = 0;
+    ui.trainStatus.textContent = head === "linear" ? "Train the linear head on your examples." : "";
+  } catch (error) {
+    say(`Could not switch heads: ${error.message}`);
+  }
 }
 
 async function train() {
   const learner = await currentLearner();
+  stopCapture();
   state.training = true;
   ui.train.disabled = true;
+  setTeachBusy();
   const started = performance.now();
   try {
     const last = await learner.train({
@@ -467,14 +500,10 @@ async function exportHead() {
 async function importHead(file) {
   if (!file) return;
   try {
-    const classifier = await currentClassifier();
-    const imported = await classifier.learner({ from: new Uint8Array(await file.arrayBuffer()) });
-    const previous = state.learner && (await state.learner);
-    state.learner = Promise.resolve(imported);
-    state.learnerOwner = classifier;
-    previous?.dispose();
+    const bytes = new Uint8Array(await file.arrayBuffer());
+    const imported = await replaceLearner((classifier) => classifier.learner({ from: bytes }));
+    if (!imported) return;
     state.classes = [...imported.labels];
-    ui.headSelect.value = imported.head;
     ui.trainProgress.value = imported.trained ? 1 : 0;
     ui.trainStatus.textContent = `Imported ${imported.labels.length} classes from ${file.name}.`;
     say("");
@@ -485,6 +514,14 @@ async function importHead(file) {
   } finally {
     ui.importHead.value = "";
   }
+}
+
+/** While training or swapping learners, what would change the learner under it is disabled. */
+function setTeachBusy() {
+  const busy = state.training || state.replacing;
+  ui.headSelect.disabled = busy;
+  ui.importHead.disabled = busy;
+  for (const button of ui.classes.querySelectorAll(".remove")) button.disabled = busy;
 }
 
 ui.modeImagenet.addEventListener("click", () => setMode("imagenet"));
@@ -520,7 +557,7 @@ ui.classes.addEventListener("click", (event) => {
   const remove = event.target.closest(".remove");
   if (remove) removeClass(remove.closest("li").dataset.label);
 });
-ui.headSelect.addEventListener("change", () => switchHead().catch((e) => say(`Could not switch heads: ${e.message}`)));
+ui.headSelect.addEventListener("change", switchHead);
 ui.train.addEventListener("click", train);
 ui.exportHead.addEventListener("click", exportHead);
 ui.importHead.addEventListener("change", () => importHead(ui.importHead.files[0]));

@@ -181,6 +181,8 @@ pub struct Learner {
     examples: Vec<f32>,
     classes: Vec<u32>,
     linear: Option<LinearHead>,
+    /// Changes whenever the set of classes does: weights trained on an older set are refused.
+    revision: u32,
 }
 
 /// What a linear head is trained on: the examples, as the learner stores them (unit length).
@@ -189,6 +191,8 @@ pub struct TrainingData<'a> {
     pub classes: &'a [u32],
     pub num_classes: usize,
     pub dim: usize,
+    /// The learner's class-set revision, for [`Learner::set_linear`].
+    pub revision: u32,
 }
 
 impl Learner {
@@ -200,6 +204,7 @@ impl Learner {
             examples: Vec::new(),
             classes: Vec::new(),
             linear: None,
+            revision: 0,
         }
     }
 
@@ -244,7 +249,7 @@ impl Learner {
     /// Whether the linear head has weights for every current class.
     pub fn is_trained(&self) -> bool {
         match self.kind {
-            HeadKind::Knn { .. } => true,
+            HeadKind::Knn { .. } => !self.classes.is_empty(),
             HeadKind::Linear => self
                 .linear
                 .as_ref()
@@ -262,6 +267,7 @@ impl Learner {
             Some(c) => c,
             None => {
                 self.labels.push(label.to_string());
+                self.revision = self.revision.wrapping_add(1);
                 self.labels.len() - 1
             }
         };
@@ -291,10 +297,12 @@ impl Learner {
         self.classes = classes;
         self.labels.remove(class as usize);
         self.linear = None;
+        self.revision = self.revision.wrapping_add(1);
         Ok(())
     }
 
-    /// The examples to train the linear head on; the head must be linear and have two classes.
+    /// The examples to train the linear head on: the head must be linear, with two classes or more
+    /// and examples of each (a head loaded without its examples is retrained on new ones).
     pub fn training_data(&self) -> Result<TrainingData<'_>> {
         if self.kind != HeadKind::Linear {
             return Err(Error::bad_config(
@@ -302,23 +310,34 @@ impl Learner {
             ));
         }
         self.ensure_classes()?;
+        if let Some(empty) = self.counts().iter().position(|&n| n == 0) {
+            return Err(Error::NoExamples(format!(
+                "class `{}` has no examples to train on",
+                self.labels[empty]
+            )));
+        }
         Ok(TrainingData {
             examples: &self.examples,
             classes: &self.classes,
             num_classes: self.labels.len(),
             dim: self.backbone.dim,
+            revision: self.revision,
         })
     }
 
-    /// Installs trained weights (`[classes, dim]` and `[classes]`, e.g. from a [`LinearTrainer`]).
-    /// Weights for fewer classes than the learner now has (classes added while training) are kept
-    /// but do not classify until the head is trained again.
-    pub fn set_linear(&mut self, weight: Vec<f32>, bias: Vec<f32>) -> Result<()> {
+    /// Installs weights (`[classes, dim]` and `[classes]`) trained on the [`TrainingData`] of
+    /// `revision`. If classes were added or removed since, they no longer fit: refused.
+    pub fn set_linear(&mut self, weight: Vec<f32>, bias: Vec<f32>, revision: u32) -> Result<()> {
         if self.kind != HeadKind::Linear {
             return Err(Error::bad_config("only a linear head has weights"));
         }
+        if revision != self.revision {
+            return Err(Error::bad_config(
+                "classes were added or removed during training: train again",
+            ));
+        }
         let (classes, dim) = (bias.len(), self.backbone.dim);
-        if classes == 0 || classes > self.labels.len() || weight.len() != classes * dim {
+        if classes != self.labels.len() || weight.len() != classes * dim {
             return Err(Error::bad_config(format!(
                 "weights of {} values and a bias of {classes} do not fit {} classes of {dim} features",
                 weight.len(),
@@ -339,10 +358,12 @@ impl Learner {
         options: TrainOptions,
         mut on_epoch: impl FnMut(&EpochStats),
     ) -> Result<EpochStats> {
-        let mut trainer = LinearTrainer::new(&self.training_data()?, options)?;
+        let data = self.training_data()?;
+        let revision = data.revision;
+        let mut trainer = LinearTrainer::new(&data, options)?;
         loop {
             let stats = trainer.epoch()?;
-            self.set_linear(trainer.weight()?, trainer.bias()?)?;
+            self.set_linear(trainer.weight()?, trainer.bias()?, revision)?;
             on_epoch(&stats);
             if stats.epoch == stats.epochs {
                 return Ok(stats);
@@ -355,6 +376,11 @@ impl Learner {
     pub fn logits(&self, embedding: &[f32]) -> Result<Vec<f32>> {
         let unit = self.unit(embedding)?;
         self.ensure_classes()?;
+        if matches!(self.kind, HeadKind::Knn { .. }) && self.classes.is_empty() {
+            return Err(Error::NoExamples(
+                "the kNN head has no examples (it was saved without them): add some".into(),
+            ));
+        }
         match self.kind {
             HeadKind::Knn { k } => Ok(self.knn_logits(&unit, k)),
             HeadKind::Linear => {
@@ -388,6 +414,9 @@ impl Learner {
             .zip(self.classes.iter().copied())
             .collect();
         let k = k.min(neighbours.len());
+        if k == 0 {
+            return vec![0.0; self.labels.len()]; // no examples: callers check before
+        }
         neighbours.select_nth_unstable_by(k - 1, |a, b| b.0.total_cmp(&a.0));
         let mut votes = vec![0.0f32; self.labels.len()];
         let mut similarity = vec![0.0f32; self.labels.len()];
@@ -461,10 +490,21 @@ impl Learner {
             return Err(Error::NoExamples("there is nothing to save yet".into()));
         }
         let linear = self.linear.as_ref().filter(|_| self.is_trained());
-        if self.kind == HeadKind::Linear && linear.is_none() && !with_examples {
-            return Err(Error::NotTrained(
-                "train the linear head before exporting it without its examples".into(),
-            ));
+        match self.kind {
+            HeadKind::Linear if linear.is_none() && !with_examples => {
+                return Err(Error::NotTrained(
+                    "train the linear head before exporting it without its examples".into(),
+                ))
+            }
+            HeadKind::Knn { .. } if !with_examples => {
+                return Err(Error::bad_config(
+                    "a kNN head is its examples: export it with them",
+                ))
+            }
+            HeadKind::Knn { .. } if self.classes.is_empty() => {
+                return Err(Error::NoExamples("the kNN head has no examples".into()))
+            }
+            _ => {}
         }
         let dim = self.backbone.dim;
         let mut tensors = Vec::new();
@@ -624,6 +664,12 @@ impl Learner {
 /// is checked to load and to embed exactly as `backbone` does: a different file is refused.
 pub fn combine(model_file: &[u8], backbone: &Model, head: &Learner) -> Result<Vec<u8>> {
     backbone.backbone().ensure_same(head.backbone())?;
+    head.ensure_classes()?;
+    if !head.is_trained() {
+        return Err(Error::NotTrained(
+            "the head cannot classify yet: train it (or add examples) first".into(),
+        ));
+    }
     let combined = append_head(model_file, backbone.config(), head)?;
     let not_the_backbone = |why: String| {
         Error::HeadMismatch(format!(
@@ -919,12 +965,27 @@ mod tests {
         assert_eq!(code(learner.training_data()), "TOO_FEW_CLASSES");
         learner.add(&[1.0, 0.0, 0.0, 0.0], "b").unwrap();
         assert_eq!(code(learner.logits(&[1.0; 4])), "NOT_TRAINED");
+        let revision = learner.training_data().unwrap().revision;
         assert_eq!(
-            code(learner.set_linear(vec![0.0; 12], vec![0.0; 3])),
+            code(learner.set_linear(vec![0.0; 12], vec![0.0; 3], revision)),
             "BAD_CONFIG"
         );
         assert_eq!(
-            code(learner.set_linear(vec![f32::NAN; 8], vec![0.0; 2])),
+            code(learner.set_linear(vec![f32::NAN; 8], vec![0.0; 2], revision)),
+            "BAD_CONFIG"
+        );
+        learner
+            .set_linear(vec![0.0; 8], vec![0.0; 2], revision)
+            .unwrap();
+        // Weights trained before the classes changed do not fit them.
+        learner.add(&[0.0, 0.0, 1.0, 0.0], "c").unwrap();
+        assert_eq!(
+            code(learner.set_linear(vec![0.0; 8], vec![0.0; 2], revision)),
+            "BAD_CONFIG"
+        );
+        learner.remove_label("c").unwrap();
+        assert_eq!(
+            code(learner.set_linear(vec![0.0; 8], vec![0.0; 2], revision)),
             "BAD_CONFIG"
         );
         let knn = clusters(HeadKind::Knn { k: 1 });
@@ -995,6 +1056,31 @@ mod tests {
         let (tensors, _) = learner.tensors(true).unwrap();
         let plain = write_safetensors(&tensors, StoreDtype::F32, HashMap::new()).unwrap();
         assert_eq!(code(&plain), "BAD_HEAD");
+    }
+
+    #[test]
+    #[cfg(feature = "train")]
+    fn a_head_saved_without_examples() {
+        let mut linear = clusters(HeadKind::Linear);
+        linear.train(TrainOptions::default(), |_| {}).unwrap();
+        let bytes = linear.to_bytes(false).unwrap();
+        let mut back = Learner::from_bytes(&bytes, &backbone(4)).unwrap();
+        assert!(back.is_trained() && back.is_empty());
+        let probe = [0.9, 0.0, 0.1, 0.0];
+        assert_eq!(back.logits(&probe).unwrap(), linear.logits(&probe).unwrap());
+        // As kNN it has nothing to vote with; retraining needs examples of every class.
+        back.set_kind(HeadKind::Knn { k: 3 });
+        assert!(!back.is_trained());
+        assert_eq!(back.logits(&probe).unwrap_err().code(), "NO_EXAMPLES");
+        back.set_kind(HeadKind::Linear);
+        back.add(&probe, "a").unwrap();
+        assert_eq!(
+            back.training_data().map(|_| ()).unwrap_err().code(),
+            "NO_EXAMPLES"
+        );
+        // kNN heads are their examples.
+        let knn = clusters(HeadKind::Knn { k: 3 });
+        assert_eq!(knn.to_bytes(false).unwrap_err().code(), "BAD_CONFIG");
     }
 
     #[test]

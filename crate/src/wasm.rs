@@ -342,7 +342,8 @@ impl WasmLearner {
         self.learner.remove_label(label).map_err(js_error)
     }
 
-    /// `{ examples: Float32Array, classes: Uint32Array, numClasses, dim }` for a `Trainer`.
+    /// `{ examples: Float32Array, classes: Uint32Array, numClasses, dim, revision }` for a
+    /// `Trainer`.
     #[wasm_bindgen(js_name = trainingData)]
     pub fn training_data(&self) -> Result<JsValue, JsValue> {
         let data = self.learner.training_data().map_err(js_error)?;
@@ -351,13 +352,22 @@ impl WasmLearner {
         set(&o, "classes", js_sys::Uint32Array::from(data.classes));
         set(&o, "numClasses", data.num_classes as u32);
         set(&o, "dim", data.dim as u32);
+        set(&o, "revision", data.revision);
         Ok(o.into())
     }
 
-    /// Installs trained weights `[classes, dim]` and bias `[classes]`.
+    /// Installs weights `[classes, dim]` and bias `[classes]` trained on the `trainingData()` of
+    /// `revision`.
     #[wasm_bindgen(js_name = setLinear)]
-    pub fn set_linear(&mut self, weight: Vec<f32>, bias: Vec<f32>) -> Result<(), JsValue> {
-        self.learner.set_linear(weight, bias).map_err(js_error)
+    pub fn set_linear(
+        &mut self,
+        weight: Vec<f32>,
+        bias: Vec<f32>,
+        revision: u32,
+    ) -> Result<(), JsValue> {
+        self.learner
+            .set_linear(weight, bias, revision)
+            .map_err(js_error)
     }
 
     #[wasm_bindgen(js_name = classifyEmbedding)]
@@ -417,6 +427,7 @@ impl WasmTrainer {
             classes,
             num_classes: num_classes as usize,
             dim: dim as usize,
+            revision: 0, // the learner checks it when the weights come back (setLinear)
         };
         let trainer = LinearTrainer::new(&data, options).map_err(js_error)?;
         Ok(WasmTrainer { trainer })

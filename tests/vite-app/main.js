@@ -15,12 +15,13 @@ async function run() {
   const inWorker = await Classifier.loadInWorker(url, options);
   // Training loads the package's second module (the trainer), in the page and in the worker.
   const taught = [];
+  const blank = { data: new Uint8Array(64 * 64 * 4).fill(255), width: 64, height: 64 };
   for (const classifier of [inPage, inWorker]) {
     const learner = await classifier.learner({ head: "linear" });
     await learner.addExample(img, "cat");
-    await learner.addExample({ data: new Uint8Array(64 * 64 * 4).fill(255), width: 64, height: 64 }, "blank");
+    await learner.addExample(blank, "blank");
     await learner.train({ epochs: 5 });
-    taught.push((await learner.classify(img, { topK: 1 }))[0].label);
+    for (const image of [img, blank]) taught.push((await learner.classify(image, { topK: 1 }))[0].label);
   }
   return {
     page: (await inPage.classify(img, { topK: 1 }))[0],

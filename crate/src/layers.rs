@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::kernels::conv_output_size;
 use crate::kernels::dense::DenseConv;
 use crate::kernels::depthwise::DepthwiseConv;
-use crate::kernels::pointwise::PointwiseConv;
+use crate::kernels::pointwise::{pack_weights, PointwiseConv, PACKED};
 use crate::kernels::pool::{BiasActivation, GlobalAvgPool, SqueezeExciteOp};
 
 pub use crate::kernels::activation::Activation;
@@ -133,7 +133,8 @@ impl ConvSpec {
 pub struct ConvBnAct {
     spec: ConvSpec,
     padding: PaddingMode,
-    /// Flattened folded weights, what the kernels read.
+    /// Folded weights as the kernel reads them: flattened, or for 1×1 convs in wasm packed by
+    /// [`pack_weights`].
     weights: Vec<f32>,
     bias: Vec<f32>,
 }
@@ -155,6 +156,9 @@ impl ConvBnAct {
             let bn = BatchNorm::load(bn, out, ctx.bn_eps)?;
             bn.fold_into(&mut weights)
         };
+        if spec.kind == ConvKind::Pointwise && PACKED {
+            weights = pack_weights(&weights, out, spec.in_channels);
+        }
         Ok(ConvBnAct {
             spec,
             padding: ctx.padding,

@@ -4,6 +4,9 @@
 import { Classifier } from "./core.js";
 
 let classifier;
+
+/** Reports progress of call `id` to the page. */
+const progressOf = (id) => (...progress) => self.postMessage({ id, progress });
 // Learners made on the current classifier, by the key the page refers to them with.
 const learners = new Map();
 let nextLearner = 0;
@@ -23,7 +26,7 @@ const snapshot = (learner) => ({
 
 const methods = {
   async load(id, source, options) {
-    const onProgress = (loaded, total) => self.postMessage({ id, progress: [loaded, total] });
+    const onProgress = progressOf(id);
     classifier?.dispose();
     for (const learner of learners.values()) learner.dispose();
     learners.clear();
@@ -42,8 +45,7 @@ const methods = {
     return [logits, [logits.buffer]];
   },
   async learner(id, options) {
-    const onProgress = (loaded, total) => self.postMessage({ id, progress: [loaded, total] });
-    const learner = await live().learner({ ...options, onProgress });
+    const learner = await live().learner({ ...options, onProgress: progressOf(id) });
     const key = nextLearner++;
     learners.set(key, learner);
     return [{ key, state: snapshot(learner) }];
@@ -57,11 +59,10 @@ const methods = {
     try {
       if (method === "train") {
         // The page's copy of the state follows every epoch (the head is usable after each).
-        const onEpoch = (stats) => self.postMessage({ id, progress: [stats, snapshot(learner)] });
+        const onEpoch = (stats) => progressOf(id)(stats, snapshot(learner));
         args = [{ ...args[0], onEpoch }];
       } else if (method === "exportModel") {
-        const onProgress = (loaded, total) => self.postMessage({ id, progress: [loaded, total] });
-        args = [args[0], { ...args[1], onProgress }];
+        args = [args[0], { ...args[1], onProgress: progressOf(id) }];
       }
       const result = method === "state" ? undefined : await learner[method](...args);
       if (method === "dispose") learners.delete(key);

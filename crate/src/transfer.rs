@@ -260,9 +260,7 @@ impl Learner {
     /// Adds one labelled embedding. A new label becomes a new class.
     pub fn add(&mut self, embedding: &[f32], label: &str) -> Result<()> {
         let unit = self.unit(embedding)?;
-        if label.trim().is_empty() {
-            return Err(Error::BadLabel("a label must be a non-empty string".into()));
-        }
+        check_label(label)?;
         let class = match self.labels.iter().position(|l| l == label) {
             Some(c) => c,
             None => {
@@ -729,6 +727,14 @@ struct HeadDescription {
     k: Option<usize>,
     labels: Vec<String>,
     backbone: Backbone,
+}
+
+/// A label names a class: a non-empty string, not only blanks.
+pub fn check_label(label: &str) -> Result<()> {
+    if label.trim().is_empty() {
+        return Err(Error::BadLabel("a label must be a non-empty string".into()));
+    }
+    Ok(())
 }
 
 fn f32_tensor(name: &str, view: &TensorView) -> Result<(Vec<usize>, Vec<f32>)> {

@@ -19,19 +19,39 @@ fn js_error(err: Error) -> JsValue {
     js.into()
 }
 
-/// Reads the JS options object; `undefined`/`null` fields are absent.
-fn load_options(options: &JsValue) -> Result<LoadOptions, Error> {
+/// A JS options object: `undefined`/`null` (no options, `Ok(None)`) or an object.
+fn options_object(options: &JsValue) -> Result<Option<&JsValue>, Error> {
     if options.is_undefined() || options.is_null() {
-        return Ok(LoadOptions::default());
+        return Ok(None);
     }
     if !options.is_object() {
         return Err(Error::BadConfig("options must be an object".into()));
     }
-    let field = |key: &str| {
-        Reflect::get(options, &key.into())
-            .ok()
-            .filter(|v| !v.is_undefined() && !v.is_null())
+    Ok(Some(options))
+}
+
+/// A field of an options object; `undefined`/`null` fields are absent.
+fn option_field(options: &JsValue, key: &str) -> Option<JsValue> {
+    Reflect::get(options, &key.into())
+        .ok()
+        .filter(|v| !v.is_undefined() && !v.is_null())
+}
+
+fn option_number(options: &JsValue, key: &str) -> Result<Option<f64>, Error> {
+    option_field(options, key)
+        .map(|v| {
+            v.as_f64()
+                .ok_or_else(|| Error::BadConfig(format!("options.{key} must be a number")))
+        })
+        .transpose()
+}
+
+/// Reads the JS load options object.
+fn load_options(options: &JsValue) -> Result<LoadOptions, Error> {
+    let Some(options) = options_object(options)? else {
+        return Ok(LoadOptions::default());
     };
+    let field = |key: &str| option_field(options, key);
     let string = |key: &str| -> Result<Option<String>, Error> {
         field(key)
             .map(|v| {
@@ -40,14 +60,7 @@ fn load_options(options: &JsValue) -> Result<LoadOptions, Error> {
             })
             .transpose()
     };
-    let number = |key: &str| -> Result<Option<f64>, Error> {
-        field(key)
-            .map(|v| {
-                v.as_f64()
-                    .ok_or_else(|| Error::BadConfig(format!("options.{key} must be a number")))
-            })
-            .transpose()
-    };
+    let number = |key: &str| option_number(options, key);
     let labels = match field("labels") {
         None => None,
         Some(v) if Array::is_array(&v) => Some(
@@ -194,19 +207,10 @@ fn predictions_to_js(predictions: Vec<crate::Prediction>) -> Array {
 #[cfg(feature = "train")]
 fn train_options(options: &JsValue) -> Result<TrainOptions, Error> {
     let mut out = TrainOptions::default();
-    if options.is_undefined() || options.is_null() {
+    let Some(options) = options_object(options)? else {
         return Ok(out);
-    }
-    let number = |key: &str| -> Result<Option<f64>, Error> {
-        match Reflect::get(options, &key.into()).ok() {
-            None => Ok(None),
-            Some(v) if v.is_undefined() || v.is_null() => Ok(None),
-            Some(v) => v
-                .as_f64()
-                .map(Some)
-                .ok_or_else(|| Error::BadConfig(format!("options.{key} must be a number"))),
-        }
     };
+    let number = |key: &str| option_number(options, key);
     let whole = |key: &str, v: f64| -> Result<usize, Error> {
         if v.fract() == 0.0 && (0.0..=1e9).contains(&v) {
             Ok(v as usize)
@@ -322,11 +326,7 @@ impl WasmLearner {
         augment: bool,
     ) -> Result<u32, JsValue> {
         // All or nothing: check the label before embedding anything.
-        if label.trim().is_empty() {
-            return Err(js_error(Error::BadLabel(
-                "a label must be a non-empty string".into(),
-            )));
-        }
+        transfer::check_label(label).map_err(js_error)?;
         let embeddings = model
             .model
             .embed_augmented(&Pixels::rgba(rgba, width, height), augment)

@@ -54,8 +54,7 @@ pub fn pointwise_tiled(
     let cout = bias.len();
     let blocks = cout.div_ceil(TILE_ROWS);
     assert_eq!(packed.len(), blocks * cin * TILE_ROWS);
-    assert_eq!(x.len() % (cin * plane), 0);
-    assert_eq!(x.len() / (cin * plane) * cout * plane, out.len());
+    assert_images(x, out, cin, cout, plane);
     with_activation!(act, A => {
         for (image, result) in x
             .chunks_exact(cin * plane)
@@ -152,6 +151,12 @@ pub fn pointwise_reference(
     out
 }
 
+/// `x` is whole images of `cin × plane` values and `out` as many of `cout × plane`.
+fn assert_images(x: &[f32], out: &[f32], cin: usize, cout: usize, plane: usize) {
+    assert_eq!(x.len() % (cin * plane), 0);
+    assert_eq!(x.len() / (cin * plane) * cout * plane, out.len());
+}
+
 /// Fast version of [`pointwise_reference`]; `out` holds `images × cout × plane` values.
 pub fn pointwise(
     x: &[f32],
@@ -164,8 +169,7 @@ pub fn pointwise(
 ) {
     let cout = bias.len();
     assert_eq!(weights.len(), cout * cin);
-    assert_eq!(x.len() / (cin * plane) * cout * plane, out.len());
-    assert_eq!(x.len() % (cin * plane), 0);
+    assert_images(x, out, cin, cout, plane);
     for (image, result) in x
         .chunks_exact(cin * plane)
         .zip(out.chunks_exact_mut(cout * plane))

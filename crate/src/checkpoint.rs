@@ -14,42 +14,77 @@ use candle_nn::VarBuilder;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::error::{Error, Result, TENSOR_TAG};
+use crate::kernels::simd::F32x4;
 
 /// Buffers PyTorch keeps in a `state_dict` that inference never reads.
 const IGNORED_SUFFIXES: [&str; 1] = ["num_batches_tracked"];
 
-pub struct Checkpoint {
-    tensors: HashMap<String, Tensor>,
+/// A parsed safetensors file whose tensors stay as bytes in the caller's buffer until a builder
+/// reads them: a load then holds the file and the model's own weights, not a third f32 copy of
+/// everything. (In the browser every megabyte a load touches first costs about a millisecond.)
+pub struct Checkpoint<'a> {
+    tensors: HashMap<String, StoredTensor<'a>>,
     metadata: HashMap<String, String>,
 }
 
-impl Checkpoint {
+struct StoredTensor<'a> {
+    dtype: Dtype,
+    shape: Vec<usize>,
+    data: &'a [u8],
+}
+
+impl StoredTensor<'_> {
+    fn to_tensor(&self) -> Result<Tensor> {
+        Ok(Tensor::from_vec(
+            to_f32(self.dtype, self.data),
+            self.shape.as_slice(),
+            &Device::Cpu,
+        )?)
+    }
+}
+
+impl<'a> Checkpoint<'a> {
     /// Parses a safetensors file. Every failure (empty, truncated, corrupt header, bad offsets,
     /// unsupported dtype, non-finite values) is a [`Error::BadModel`] that says what is wrong.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self> {
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Self> {
         if bytes.is_empty() {
             return Err(Error::bad_model("the file is empty"));
         }
         let not_safetensors =
             |e| Error::bad_model(format!("not a safetensors file or truncated ({e})"));
-        let (_, header) = SafeTensors::read_metadata(bytes).map_err(not_safetensors)?;
-        let st = SafeTensors::deserialize(bytes).map_err(not_safetensors)?;
-        if st.is_empty() {
+        let (header_len, header) = SafeTensors::read_metadata(bytes).map_err(not_safetensors)?;
+        // `read_metadata` checked that the offsets tile exactly the bytes after the header.
+        let data = &bytes[HEADER_LENGTH_BYTES + header_len..];
+        let infos = header.tensors();
+        if infos.is_empty() {
             return Err(Error::bad_model("the file holds no tensors"));
         }
-        let mut tensors = HashMap::with_capacity(st.len());
-        for (name, view) in st.iter() {
+        let mut tensors = HashMap::with_capacity(infos.len());
+        for (name, info) in infos {
             if IGNORED_SUFFIXES.iter().any(|s| name.ends_with(s)) {
                 continue;
             }
-            let values = to_f32(name, &view)?;
-            if let Some(pos) = values.iter().position(|v| !v.is_finite()) {
+            let (start, end) = info.data_offsets;
+            let tensor = StoredTensor {
+                dtype: info.dtype,
+                shape: info.shape.clone(),
+                data: &data[start..end],
+            };
+            if !matches!(
+                tensor.dtype,
+                Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64
+            ) {
+                return Err(Error::bad_model(format!(
+                    "tensor `{name}` has dtype {:?}; only F32, F16, BF16 and F64 are supported",
+                    tensor.dtype
+                )));
+            }
+            if let Some(pos) = first_non_finite(tensor.dtype, tensor.data) {
                 return Err(Error::bad_model(format!(
                     "tensor `{name}` holds a non-finite value at index {pos}"
                 )));
             }
-            let tensor = Tensor::from_vec(values, view.shape(), &Device::Cpu)?;
-            tensors.insert(name.to_string(), tensor);
+            tensors.insert(name, tensor);
         }
         let metadata = header.metadata().clone().unwrap_or_default();
         Ok(Checkpoint { tensors, metadata })
@@ -59,8 +94,16 @@ impl Checkpoint {
         &self.metadata
     }
 
-    pub fn tensor(&self, name: &str) -> Option<&Tensor> {
-        self.tensors.get(name)
+    /// The tensor `name` as f32, converted from the file's bytes on each call.
+    pub fn tensor(&self, name: &str) -> Option<Tensor> {
+        self.tensors
+            .get(name)
+            .map(|t| t.to_tensor().expect("dtype and size checked when parsed"))
+    }
+
+    /// How many values the tensor `name` holds, without reading them.
+    pub fn elem_count(&self, name: &str) -> Option<usize> {
+        self.tensors.get(name).map(|t| t.shape.iter().product())
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
@@ -83,17 +126,16 @@ impl Checkpoint {
             .into_iter()
             .map(|name| {
                 let t = self.tensors.remove(&name).expect("listed above");
-                let values = t.flatten_all()?.to_vec1::<f32>()?;
-                Ok((name, (t.dims().to_vec(), values)))
+                Ok((name, (t.shape, to_f32(t.dtype, t.data))))
             })
             .collect()
     }
 
     /// A `VarBuilder` over this checkpoint and the record of the names it handed out.
-    pub fn var_builder(&self) -> (VarBuilder<'static>, Usage) {
+    pub fn var_builder(&self) -> (VarBuilder<'_>, Usage) {
         let usage = Usage::default();
         let backend = Backend {
-            tensors: self.tensors.clone(),
+            checkpoint: self,
             used: usage.0.clone(),
         };
         let vb = VarBuilder::from_backend(Box::new(backend), DType::F32, Device::Cpu);
@@ -124,27 +166,33 @@ impl Usage {
     }
 }
 
-struct Backend {
-    tensors: HashMap<String, Tensor>,
+struct Backend<'c, 'a> {
+    checkpoint: &'c Checkpoint<'a>,
     used: Arc<Mutex<HashSet<String>>>,
 }
 
-impl Backend {
-    fn fetch(&self, name: &str) -> candle_core::Result<Tensor> {
-        let tensor =
-            self.tensors
-                .get(name)
-                .ok_or_else(|| candle_core::Error::CannotFindTensor {
-                    path: name.to_string(),
-                })?;
+impl Backend<'_, '_> {
+    /// The tensor `name`, which counts as read from now on.
+    fn stored(&self, name: &str) -> candle_core::Result<&StoredTensor<'_>> {
+        let stored = self.checkpoint.tensors.get(name).ok_or_else(|| {
+            candle_core::Error::CannotFindTensor {
+                path: name.to_string(),
+            }
+        })?;
         if let Ok(mut used) = self.used.lock() {
             used.insert(name.to_string());
         }
-        Ok(tensor.clone())
+        Ok(stored)
+    }
+
+    fn fetch(&self, name: &str) -> candle_core::Result<Tensor> {
+        self.stored(name)?
+            .to_tensor()
+            .map_err(candle_core::Error::wrap)
     }
 }
 
-impl SimpleBackend for Backend {
+impl SimpleBackend for Backend<'_, '_> {
     fn get(
         &self,
         shape: Shape,
@@ -153,15 +201,16 @@ impl SimpleBackend for Backend {
         dtype: DType,
         dev: &Device,
     ) -> candle_core::Result<Tensor> {
-        let tensor = self.fetch(name)?;
-        if tensor.shape() != &shape {
+        // The shape is checked before the values are converted.
+        let stored = self.stored(name)?;
+        if stored.shape.as_slice() != shape.dims() {
             return Err(candle_core::Error::UnexpectedShape {
                 msg: format!("{TENSOR_TAG}{name}"),
                 expected: shape,
-                got: tensor.shape().clone(),
+                got: Shape::from(stored.shape.clone()),
             });
         }
-        tensor.to_dtype(dtype)?.to_device(dev)
+        self.fetch(name)?.to_dtype(dtype)?.to_device(dev)
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
@@ -169,13 +218,57 @@ impl SimpleBackend for Backend {
     }
 
     fn contains_tensor(&self, name: &str) -> bool {
-        self.tensors.contains_key(name)
+        self.checkpoint.tensors.contains_key(name)
     }
 }
 
-fn to_f32(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>> {
-    let data = view.data();
-    let values = match view.dtype() {
+/// Bytes before a safetensors header: its length as a little-endian u64.
+const HEADER_LENGTH_BYTES: usize = 8;
+
+/// Index of the first NaN or infinity among the values `data` stores as `dtype`. Loading runs once,
+/// before the browser has optimised the code, so f32 files (the common case) are scanned 4 lanes
+/// at a time in place (`x · 0` is NaN exactly for non-finite `x`); other dtypes are widened first.
+fn first_non_finite(dtype: Dtype, data: &[u8]) -> Option<usize> {
+    if dtype != Dtype::F32 {
+        return to_f32(dtype, data).iter().position(|v| !v.is_finite());
+    }
+    let zero = F32x4::splat(0.0);
+    let mut poison = zero;
+    let whole = data.len() / 16 * 16;
+    for i in (0..whole).step_by(16) {
+        poison = poison + F32x4::from_le_bytes(data, i) * zero;
+    }
+    let mut lanes = [0.0; 4];
+    poison.store(&mut lanes, 0);
+    let values = || {
+        data.chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    if lanes == [0.0; 4] && values().skip(whole / 4).all(f32::is_finite) {
+        return None;
+    }
+    values().position(|v| !v.is_finite())
+}
+
+/// The values `data` stores as `dtype` (one of the four checked when parsing), widened to f32.
+fn to_f32(dtype: Dtype, data: &[u8]) -> Vec<f32> {
+    match dtype {
+        // Little-endian f32 bytes are the values already: one bulk copy, not a loop.
+        Dtype::F32 if cfg!(target_endian = "little") => {
+            let count = data.len() / 4;
+            let mut values = Vec::<f32>::with_capacity(count);
+            // SAFETY: the destination has room for `count` f32s (`4 · count` bytes, all copied
+            // before `set_len`), the regions do not overlap, and every bit pattern is an f32.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    data.as_ptr(),
+                    values.as_mut_ptr() as *mut u8,
+                    count * 4,
+                );
+                values.set_len(count);
+            }
+            values
+        }
         Dtype::F32 => data
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -192,13 +285,8 @@ fn to_f32(name: &str, view: &TensorView<'_>) -> Result<Vec<f32>> {
             .chunks_exact(8)
             .map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32)
             .collect(),
-        other => {
-            return Err(Error::bad_model(format!(
-                "tensor `{name}` has dtype {other:?}; only F32, F16, BF16 and F64 are supported"
-            )))
-        }
-    };
-    Ok(values)
+        other => unreachable!("dtype {other:?} is refused when parsing"),
+    }
 }
 
 /// How tensors are stored when writing a checkpoint.
@@ -261,7 +349,8 @@ mod tests {
 
     #[test]
     fn round_trip_f16() {
-        let ck = Checkpoint::from_bytes(&sample()).unwrap();
+        let bytes = sample();
+        let ck = Checkpoint::from_bytes(&bytes).unwrap();
         assert_eq!(ck.metadata()["k"], "v");
         let w = ck.tensor("a.weight").unwrap();
         assert_eq!(w.dims(), &[2, 2]);
@@ -287,20 +376,44 @@ mod tests {
     }
 
     #[test]
-    fn non_finite_values_are_rejected() {
+    fn non_finite_values_are_rejected_at_their_index() {
+        // Inside the 4-lane scan and in the tail after it, in f32 and in f16.
+        for (len, at, bad) in [
+            (2, 1, f32::NAN),
+            (13, 5, f32::INFINITY),
+            (13, 12, f32::NEG_INFINITY),
+            (64, 0, f32::NAN),
+        ] {
+            let mut values: Vec<f32> = (0..len).map(|i| i as f32 - 3.5).collect();
+            values[at] = bad;
+            for dtype in [StoreDtype::F32, StoreDtype::F16] {
+                let bytes = write_safetensors(
+                    &[("w".into(), vec![len], values.clone())],
+                    dtype,
+                    HashMap::new(),
+                )
+                .unwrap();
+                let err = Checkpoint::from_bytes(&bytes).err().unwrap();
+                assert_eq!(err.code(), "BAD_MODEL");
+                let expected = format!("tensor `w` holds a non-finite value at index {at}");
+                assert!(err.to_string().contains(&expected), "{dtype:?}: {err}");
+            }
+        }
+        let finite: Vec<f32> = (0..13).map(|i| i as f32 * 1e30).collect();
         let bytes = write_safetensors(
-            &[("w".into(), vec![2], vec![1.0, f32::NAN])],
+            &[("w".into(), vec![13], finite.clone())],
             StoreDtype::F32,
             HashMap::new(),
         )
         .unwrap();
-        let err = Checkpoint::from_bytes(&bytes).err().unwrap();
-        assert!(err.to_string().contains("`w`"), "{err}");
+        let ck = Checkpoint::from_bytes(&bytes).unwrap();
+        assert_eq!(ck.tensor("w").unwrap().to_vec1::<f32>().unwrap(), finite);
     }
 
     #[test]
     fn var_builder_reports_missing_and_misshaped_tensors_by_name() {
-        let ck = Checkpoint::from_bytes(&sample()).unwrap();
+        let bytes = sample();
+        let ck = Checkpoint::from_bytes(&bytes).unwrap();
         let (vb, usage) = ck.var_builder();
         let err = Error::from(vb.pp("a").get((3, 2), "weight").unwrap_err());
         assert_eq!(

@@ -89,7 +89,7 @@ fn tensors_to_store(checkpoint: &Checkpoint, fold_eps: Option<f64>) -> Result<Ve
                 .ok_or_else(|| Error::MissingTensor { name: name.clone() })?;
             Ok(t.to_vec1::<f32>()?)
         })?;
-        let (_, shape, mut values) = named(&weight_name, weight)?;
+        let (_, shape, mut values) = named(&weight_name, &weight)?;
         let bias = params.fold_into(&mut values);
         folded.push((weight_name.clone(), shape, values));
         folded.push((format!("{conv}.bias"), vec![bias.len()], bias));
@@ -100,7 +100,10 @@ fn tensors_to_store(checkpoint: &Checkpoint, fold_eps: Option<f64>) -> Result<Ve
     }
     for name in names {
         if !consumed.contains(name) {
-            folded.push(named(name, checkpoint.tensor(name).unwrap())?);
+            folded.push(named(
+                name,
+                &checkpoint.tensor(name).expect("listed above"),
+            )?);
         }
     }
     folded.sort_by(|a, b| a.0.cmp(&b.0));

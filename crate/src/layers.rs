@@ -355,8 +355,8 @@ impl Module for SandGlass {
 
 /// `y = act(x · Wᵀ + b)`.
 pub struct Linear {
-    /// `[in, out]`, transposed once at load.
-    weight_t: Tensor,
+    /// `[out, in]` as stored: the product reads it transposed through strides, with no copy.
+    weight: Tensor,
     bias: Vec<f32>,
     activation: Activation,
 }
@@ -370,7 +370,7 @@ impl Linear {
     ) -> Result<Self> {
         let weight = vb.get((output, input), "weight")?;
         Ok(Linear {
-            weight_t: weight.t()?.contiguous()?,
+            weight,
             bias: vb.get(output, "bias")?.to_vec1::<f32>()?,
             activation,
         })
@@ -381,18 +381,19 @@ impl Linear {
     }
 
     pub fn in_features(&self) -> usize {
-        self.weight_t.dim(0).unwrap_or(0)
+        self.weight.dim(1).unwrap_or(0)
     }
 }
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (rows, inputs) = self.weight_t.dims2()?;
+        let (rows, inputs) = self.weight.dims2()?;
         count_multiply_adds((x.dim(0)? * rows * inputs) as u64);
-        x.matmul(&self.weight_t)?.apply_op1_no_bwd(&BiasActivation {
-            bias: &self.bias,
-            activation: self.activation,
-        })
+        x.matmul(&self.weight.t()?)?
+            .apply_op1_no_bwd(&BiasActivation {
+                bias: &self.bias,
+                activation: self.activation,
+            })
     }
 }
 

@@ -69,8 +69,7 @@ impl Model {
         let parameters = checkpoint
             .names()
             .filter(|n| !n.ends_with(".running_mean") && !n.ends_with(".running_var"))
-            .filter_map(|n| checkpoint.tensor(n))
-            .map(|t| t.elem_count())
+            .filter_map(|n| checkpoint.elem_count(n))
             .sum();
         Ok(Model {
             config,

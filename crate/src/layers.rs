@@ -11,8 +11,9 @@ use crate::error::{Error, Result};
 use crate::kernels::conv_output_size;
 use crate::kernels::dense::DenseConv;
 use crate::kernels::depthwise::DepthwiseConv;
-use crate::kernels::pointwise::{pack_weights, PointwiseConv, PACKED};
-use crate::kernels::pool::{BiasActivation, GlobalAvgPool, SqueezeExciteOp};
+use crate::kernels::matvec::LinearOp;
+use crate::kernels::pointwise::{prepare_weights, PointwiseConv};
+use crate::kernels::pool::{GlobalAvgPool, SqueezeExciteOp};
 
 pub use crate::kernels::activation::Activation;
 
@@ -133,8 +134,8 @@ impl ConvSpec {
 pub struct ConvBnAct {
     spec: ConvSpec,
     padding: PaddingMode,
-    /// Folded weights as the kernel reads them: flattened, or for 1×1 convs in wasm packed by
-    /// [`pack_weights`].
+    /// Folded weights as the kernel reads them: flattened for depthwise convs, else prepared for
+    /// the matrix product by [`prepare_weights`].
     weights: Vec<f32>,
     bias: Vec<f32>,
 }
@@ -156,8 +157,9 @@ impl ConvBnAct {
             let bn = BatchNorm::load(bn, out, ctx.bn_eps)?;
             bn.fold_into(&mut weights)
         };
-        if spec.kind == ConvKind::Pointwise && PACKED {
-            weights = pack_weights(&weights, out, spec.in_channels);
+        if spec.kind != ConvKind::Depthwise {
+            let inputs = weights.len() / out;
+            weights = prepare_weights(weights, out, inputs);
         }
         Ok(ConvBnAct {
             spec,
@@ -355,8 +357,8 @@ impl Module for SandGlass {
 
 /// `y = act(x · Wᵀ + b)`.
 pub struct Linear {
-    /// `[out, in]` as stored: the product reads it transposed through strides, with no copy.
-    weight: Tensor,
+    /// `[out, in]` row-major, as stored: [`LinearOp`] reads each output's weights contiguously.
+    weight: Vec<f32>,
     bias: Vec<f32>,
     activation: Activation,
 }
@@ -368,9 +370,11 @@ impl Linear {
         output: usize,
         activation: Activation,
     ) -> Result<Self> {
-        let weight = vb.get((output, input), "weight")?;
         Ok(Linear {
-            weight,
+            weight: vb
+                .get((output, input), "weight")?
+                .flatten_all()?
+                .to_vec1()?,
             bias: vb.get(output, "bias")?.to_vec1::<f32>()?,
             activation,
         })
@@ -381,19 +385,18 @@ impl Linear {
     }
 
     pub fn in_features(&self) -> usize {
-        self.weight.dim(1).unwrap_or(0)
+        self.weight.len() / self.bias.len().max(1)
     }
 }
 
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let (rows, inputs) = self.weight.dims2()?;
-        count_multiply_adds((x.dim(0)? * rows * inputs) as u64);
-        x.matmul(&self.weight.t()?)?
-            .apply_op1_no_bwd(&BiasActivation {
-                bias: &self.bias,
-                activation: self.activation,
-            })
+        count_multiply_adds((x.dim(0)? * self.weight.len()) as u64);
+        x.apply_op1_no_bwd(&LinearOp {
+            weight: &self.weight,
+            bias: &self.bias,
+            activation: self.activation,
+        })
     }
 }
 

@@ -1,10 +1,11 @@
 //! Full (dense) k×k convolution, as the stem uses: im2col with explicit (asymmetric) zero padding,
-//! then the fused matrix product of [`super::pointwise`].
+//! then the fused matrix product of [`super::pointwise`] (in wasm its SIMD128 tiles, over weights
+//! packed at load like a 1×1 conv's with `cin·k·k` inputs).
 
 use candle_core::{CpuStorage, Layout, Shape};
 
 use super::activation::Activation;
-use super::pointwise::pointwise;
+use super::pointwise::{fused_product, weights_len};
 use super::{conv_output_size, storage_f32};
 
 /// Patches of one image `[cin, h, w]`: row `(ci·k + i)·k + j` holds, for every output position,
@@ -27,14 +28,20 @@ pub fn im2col(
         for i in 0..kernel {
             for j in 0..kernel {
                 let row = rows.next().unwrap_or_default();
+                // The output columns whose input column `ox·stride + j − left` is in the image.
+                let first = left.saturating_sub(j).div_ceil(stride);
+                let end = (w + left).saturating_sub(j).div_ceil(stride).min(out_w);
+                if first >= end {
+                    continue;
+                }
                 for oy in 0..out_h {
                     let Some(y) = (oy * stride + i).checked_sub(top).filter(|&y| y < h) else {
                         continue;
                     };
-                    for ox in 0..out_w {
-                        if let Some(x) = (ox * stride + j).checked_sub(left).filter(|&x| x < w) {
-                            row[oy * out_w + ox] = plane[y * w + x];
-                        }
+                    let src = &plane[y * w + first * stride + j - left..];
+                    let dst = &mut row[oy * out_w + first..oy * out_w + end];
+                    for (d, s) in dst.iter_mut().zip(src.iter().step_by(stride)) {
+                        *d = *s;
                     }
                 }
             }
@@ -42,7 +49,8 @@ pub fn im2col(
     }
 }
 
-/// A dense convolution as a candle op: weights `[cout, cin, k, k]` flattened, bias `[cout]`.
+/// A dense convolution as a candle op: weights `[cout, cin·k·k]` from
+/// [`super::pointwise::prepare_weights`], bias `[cout]`.
 pub struct DenseConv<'a> {
     pub weights: &'a [f32],
     pub bias: &'a [f32],
@@ -68,7 +76,9 @@ impl candle_core::CustomOp1 for DenseConv<'_> {
         let (k, s) = (self.kernel, self.stride);
         let cout = self.bias.len();
         let (top, bottom, left, right) = self.pads;
-        if self.weights.len() != cout * cin * k * k || h + top + bottom < k || w + left + right < k
+        if self.weights.len() != weights_len(cout, cin * k * k)
+            || h + top + bottom < k
+            || w + left + right < k
         {
             candle_core::bail!("dense conv: input {cin}x{h}x{w} does not fit the weights");
         }
@@ -90,7 +100,7 @@ impl candle_core::CustomOp1 for DenseConv<'_> {
                 &mut cols,
             );
             let taps = cin * k * k;
-            pointwise(
+            fused_product(
                 &cols,
                 self.weights,
                 self.bias,
@@ -107,6 +117,7 @@ impl candle_core::CustomOp1 for DenseConv<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::pointwise::prepare_weights;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -127,9 +138,10 @@ mod tests {
                 .map(|i| ((i * 53 % 97) as f32 - 48.0) / 48.0)
                 .collect();
             let bias = vec![0.0; cout];
+            let prepared = prepare_weights(weights.clone(), cout, cin * k * k);
             let x = Tensor::from_slice(&input, (2, cin, h, w), &Device::Cpu).unwrap();
             let op = DenseConv {
-                weights: &weights,
+                weights: &prepared,
                 bias: &bias,
                 kernel: k,
                 stride: s,

@@ -3,6 +3,7 @@
 pub mod activation;
 pub mod dense;
 pub mod depthwise;
+pub mod matvec;
 pub mod pointwise;
 pub mod pool;
 pub mod resample;
@@ -34,6 +35,24 @@ pub(crate) fn test_values(n: usize, seed: u32) -> Vec<f32> {
             (state % 20001) as f32 / 10000.0 - 1.0
         })
         .collect()
+}
+
+/// Holds a fast kernel's output to its reference's: to the last bit where both sum in the same
+/// order with the same roundings, up to rounding where [`simd::FUSED_MULTIPLY_ADD`] rounds once.
+#[cfg(test)]
+#[track_caller]
+pub(crate) fn assert_matches_reference(fast: &[f32], reference: &[f32], what: &str) {
+    if !simd::FUSED_MULTIPLY_ADD {
+        assert_eq!(fast, reference, "{what}");
+        return;
+    }
+    assert_eq!(fast.len(), reference.len(), "{what}");
+    for (i, (a, e)) in fast.iter().zip(reference).enumerate() {
+        assert!(
+            (a - e).abs() <= 1e-5 * (1.0 + e.abs()),
+            "{what} at {i}: {a} vs {e}"
+        );
+    }
 }
 
 /// The f32 elements of a contiguous CPU tensor.

@@ -41,7 +41,8 @@ pub fn pack_weights(weights: &[f32], cout: usize, cin: usize) -> Vec<f32> {
 
 /// [`pointwise_reference`] by register tiles of [`TILE_ROWS`] output channels × 8 pixels (eight
 /// 4-lane accumulators), summing input channels in order, with bias and activation applied as each
-/// tile is stored. `packed` comes from [`pack_weights`].
+/// tile is stored. `packed` comes from [`pack_weights`]. (Copying each chunk of the input into a
+/// panel of contiguous 8-pixel columns first, as BLAS packs its operands, measured slower.)
 pub fn pointwise_tiled(
     x: &[f32],
     packed: &[f32],
@@ -55,35 +56,47 @@ pub fn pointwise_tiled(
     let blocks = cout.div_ceil(TILE_ROWS);
     assert_eq!(packed.len(), blocks * cin * TILE_ROWS);
     assert_images(x, out, cin, cout, plane);
+    // Pixels per pass over every block: a multiple of 8 whose `cin` input rows stay in L2 while
+    // each block of output channels reads them (early layers' planes are megabytes).
+    let chunk = (CHUNK_BYTES / (4 * cin)).max(8) / 8 * 8;
     with_activation!(act, A => {
         for (image, result) in x
             .chunks_exact(cin * plane)
             .zip(out.chunks_exact_mut(cout * plane))
         {
-            for block in 0..blocks {
-                let weights = &packed[block * cin * TILE_ROWS..(block + 1) * cin * TILE_ROWS];
-                let first = block * TILE_ROWS;
-                let rows = TILE_ROWS.min(cout - first);
-                tile_rows::<A>(image, weights, &bias[first..first + rows], plane, result, first);
+            for start in (0..plane).step_by(chunk) {
+                let pixels = start..plane.min(start + chunk);
+                for block in 0..blocks {
+                    let weights = &packed[block * cin * TILE_ROWS..][..cin * TILE_ROWS];
+                    let first = block * TILE_ROWS;
+                    let bias = &bias[first..cout.min(first + TILE_ROWS)];
+                    tile_rows::<A>(image, weights, bias, plane, pixels.clone(), result, first);
+                }
             }
         }
     })
 }
 
-/// One block of output channels over the whole plane.
+/// Input bytes [`pointwise_tiled`] works on at a time.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+/// One block of output channels over the pixels `pixels` of a plane of `plane`; only the range's
+/// last few pixels (not a multiple of 8) are computed one at a time.
 #[inline(always)]
 fn tile_rows<A: ActivationKernel>(
     image: &[f32],
     weights: &[f32],
     bias: &[f32],
     plane: usize,
+    pixels: std::ops::Range<usize>,
     out: &mut [f32],
     first_row: usize,
 ) {
     let cin = weights.len() / TILE_ROWS;
     let rows = bias.len();
-    let mut p = 0;
-    while p + 8 <= plane {
+    assert!(pixels.end <= plane);
+    let mut p = pixels.start;
+    while p + 8 <= pixels.end {
         let mut acc = [[F32x4::splat(0.0); 2]; TILE_ROWS];
         for ci in 0..cin {
             // SAFETY: `ci < cin` and `p + 8 <= plane`, so both reads lie inside `image`
@@ -100,8 +113,8 @@ fn tile_rows<A: ActivationKernel>(
                 // SAFETY: `r < TILE_ROWS`. A scalar load + splat per row beats one vector load
                 // and four lane shuffles in V8.
                 let wr = F32x4::splat(unsafe { *w.add(r) });
-                a[0] = a[0] + wr * x0;
-                a[1] = a[1] + wr * x1;
+                a[0] = a[0].mul_add(wr, x0);
+                a[1] = a[1].mul_add(wr, x1);
             }
         }
         // Padding rows of the last block are computed but not stored.
@@ -114,7 +127,7 @@ fn tile_rows<A: ActivationKernel>(
         p += 8;
     }
     // The last few pixels, one at a time.
-    for p in p..plane {
+    for p in p..pixels.end {
         for r in 0..rows {
             let mut acc = 0.0f32;
             for ci in 0..cin {
@@ -205,8 +218,42 @@ pub fn pointwise(
     }
 }
 
-/// A 1×1 convolution layer as a candle op: weights `[cout, cin]`, packed by [`pack_weights`] when
-/// [`PACKED`], bias `[cout]`, NCHW in and out.
+/// How many values a layer's `[cout, cin]` weights take as the kernels read them: packed by
+/// [`pack_weights`] when [`PACKED`].
+pub fn weights_len(cout: usize, cin: usize) -> usize {
+    if PACKED {
+        cout.div_ceil(TILE_ROWS) * cin * TILE_ROWS
+    } else {
+        cout * cin
+    }
+}
+
+/// The layer's weights `[cout, cin]` as [`fused_product`] reads them.
+pub fn prepare_weights(weights: Vec<f32>, cout: usize, cin: usize) -> Vec<f32> {
+    if PACKED {
+        pack_weights(&weights, cout, cin)
+    } else {
+        weights
+    }
+}
+
+/// `out = act(W·x + b)` per image with the build's kernel: [`pointwise_tiled`] over weights from
+/// [`prepare_weights`] when [`PACKED`], else [`pointwise`].
+pub fn fused_product(
+    x: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    cin: usize,
+    plane: usize,
+    act: Activation,
+    out: &mut [f32],
+) {
+    let run = if PACKED { pointwise_tiled } else { pointwise };
+    run(x, weights, bias, cin, plane, act, out)
+}
+
+/// A 1×1 convolution layer as a candle op: weights `[cout, cin]` from [`prepare_weights`], bias
+/// `[cout]`, NCHW in and out.
 pub struct PointwiseConv<'a> {
     pub weights: &'a [f32],
     pub bias: &'a [f32],
@@ -226,20 +273,14 @@ impl candle_core::CustomOp1 for PointwiseConv<'_> {
         let x = storage_f32(storage, layout)?;
         let (n, cin, h, w) = layout.shape().dims4()?;
         let cout = self.bias.len();
-        let expected = if PACKED {
-            cout.div_ceil(TILE_ROWS) * cin * TILE_ROWS
-        } else {
-            cout * cin
-        };
-        if self.weights.len() != expected {
+        if self.weights.len() != weights_len(cout, cin) {
             candle_core::bail!(
                 "pointwise: {cin} input channels for {} weights",
                 self.weights.len()
             );
         }
         let mut out = vec![0.0f32; n * cout * h * w];
-        let run = if PACKED { pointwise_tiled } else { pointwise };
-        run(
+        fused_product(
             x,
             self.weights,
             self.bias,
@@ -255,7 +296,7 @@ impl candle_core::CustomOp1 for PointwiseConv<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_values;
+    use crate::kernels::{assert_matches_reference, test_values};
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -268,6 +309,8 @@ mod tests {
             (1, 1, 1, 1),
             (1, 7, 6, 12),
             (2, 5, 9, 3),
+            // Several pixel chunks, the last of them not a multiple of 8.
+            (1, 96, 8, 1003),
         ] {
             let x = test_values(images * cin * plane, 1);
             let w = test_values(cout * cin, 2);
@@ -283,8 +326,12 @@ mod tests {
                 let mut tiled = vec![f32::NAN; expected.len()];
                 let packed = pack_weights(&w, cout, cin);
                 pointwise_tiled(&x, &packed, &b, cin, plane, act, &mut tiled);
-                // Same order of summation as the reference: equal to the last bit.
-                assert_eq!(tiled, expected, "{cin}x{cout}x{plane} {act:?}");
+                // Same order of summation as the reference: equal to the last bit, unless fused.
+                assert_matches_reference(
+                    &tiled,
+                    &expected,
+                    &format!("{cin}x{cout}x{plane} {act:?}"),
+                );
                 for (a, e) in out.iter().zip(&expected) {
                     // The product sums in another order: equal up to float rounding.
                     assert!(

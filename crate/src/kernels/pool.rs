@@ -3,6 +3,7 @@
 use candle_core::{CpuStorage, Layout, Shape};
 
 use super::activation::Activation;
+use super::matvec::matvec;
 use super::storage_f32;
 
 /// Mean of each plane. Accumulates in f64: a float32 running sum over a 56×56 plane of near-constant
@@ -33,41 +34,6 @@ impl candle_core::CustomOp1 for GlobalAvgPool {
     }
 }
 
-/// `y[n,c,:,:] = act(x[n,c,:,:] + bias[c])`: the bias and activation after a convolution done by a
-/// plain matrix product, in one pass.
-pub struct BiasActivation<'a> {
-    pub bias: &'a [f32],
-    pub activation: Activation,
-}
-
-impl candle_core::CustomOp1 for BiasActivation<'_> {
-    fn name(&self) -> &'static str {
-        "bias-activation"
-    }
-
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = storage_f32(storage, layout)?;
-        let dims = layout.shape().dims();
-        if dims.len() < 2 || dims[1] != self.bias.len() {
-            candle_core::bail!(
-                "bias-activation: shape {dims:?} for {} biases",
-                self.bias.len()
-            );
-        }
-        let plane: usize = dims[2..].iter().product();
-        let mut out = x.to_vec();
-        for (i, chunk) in out.chunks_exact_mut(plane).enumerate() {
-            self.activation
-                .apply_with_bias(chunk, self.bias[i % self.bias.len()]);
-        }
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
-    }
-}
-
 /// Squeeze-and-excite: `x · hardsigmoid(fc2(relu(fc1(mean(x)))))` per channel, with the two small
 /// fully connected layers (1×1 convs with bias in PyTorch) done in plain loops.
 pub struct SqueezeExciteOp {
@@ -82,24 +48,14 @@ pub struct SqueezeExciteOp {
 impl SqueezeExciteOp {
     /// The per-channel gate for one image's pooled features.
     pub fn gate(&self, pooled: &[f32]) -> Vec<f32> {
-        let squeezed: Vec<f32> = dense(&self.fc1_weight, &self.fc1_bias, pooled)
-            .into_iter()
-            .map(|v| Activation::Relu.apply(v))
-            .collect();
-        dense(&self.fc2_weight, &self.fc2_bias, &squeezed)
-            .into_iter()
-            .map(|v| Activation::Hardsigmoid.apply(v))
-            .collect()
+        let mut squeezed = vec![0.0; self.fc1_bias.len()];
+        let (fc1, b1) = (&self.fc1_weight, &self.fc1_bias);
+        matvec(fc1, b1, pooled, Activation::Relu, &mut squeezed);
+        let mut gate = vec![0.0; self.fc2_bias.len()];
+        let (fc2, b2) = (&self.fc2_weight, &self.fc2_bias);
+        matvec(fc2, b2, &squeezed, Activation::Hardsigmoid, &mut gate);
+        gate
     }
-}
-
-/// `W·x + b` for a row-major `W` of `b.len()` rows.
-fn dense(weight: &[f32], bias: &[f32], x: &[f32]) -> Vec<f32> {
-    weight
-        .chunks_exact(x.len())
-        .zip(bias)
-        .map(|(row, b)| row.iter().zip(x).map(|(w, v)| w * v).sum::<f32>() + b)
-        .collect()
 }
 
 impl candle_core::CustomOp1 for SqueezeExciteOp {
@@ -145,11 +101,5 @@ mod tests {
         let exact = plane.iter().map(|&v| v as f64).sum::<f64>() / 3136.0;
         let got = plane_means(&plane, 3136)[0] as f64;
         assert!((got - exact).abs() <= exact * 1e-7, "{got} vs {exact}");
-    }
-
-    #[test]
-    fn dense_is_matrix_vector_product() {
-        let w = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
-        assert_eq!(dense(&w, &[0.5, -0.5], &[1.0, 0.0, -1.0]), [-1.5, -2.5]);
     }
 }

@@ -4,6 +4,15 @@
 //!
 //! Loads and stores take a slice and an index and are bounds-checked: a wrong index in a kernel is a
 //! panic in tests, never an out-of-bounds read.
+//!
+//! [`F32x4::mul_add`] is one fused multiply-add in a wasm build with relaxed SIMD (the package's
+//! second module, for browsers that have it), and a multiply then an add everywhere else, rounding
+//! exactly as the scalar references do.
+
+/// Whether [`F32x4::mul_add`] may fuse (round once): kernels then agree with their references up
+/// to rounding rather than to the last bit.
+pub const FUSED_MULTIPLY_ADD: bool =
+    cfg!(all(target_arch = "wasm32", target_feature = "relaxed-simd"));
 
 /// `+`, `*` and `/` lane by lane, from one expression per operator.
 macro_rules! lane_ops {
@@ -97,6 +106,18 @@ mod imp {
         pub fn min(self, o: Self) -> Self {
             F32x4(f32x4_pmin(self.0, o.0))
         }
+        /// `self + a · b`, fused where relaxed SIMD is enabled (x86 engines with FMA, and ARM, fuse it).
+        #[inline(always)]
+        pub fn mul_add(self, a: Self, b: Self) -> Self {
+            #[cfg(target_feature = "relaxed-simd")]
+            {
+                F32x4(f32x4_relaxed_madd(a.0, b.0, self.0))
+            }
+            #[cfg(not(target_feature = "relaxed-simd"))]
+            {
+                self + a * b
+            }
+        }
     }
 
     super::lane_ops!(
@@ -162,6 +183,11 @@ mod imp {
         #[inline(always)]
         pub fn min(self, o: Self) -> Self {
             self.zip(o, |a, b| if b < a { b } else { a })
+        }
+        /// `self + a · b`, rounded twice like the scalar references.
+        #[inline(always)]
+        pub fn mul_add(self, a: Self, b: Self) -> Self {
+            self + a * b
         }
     }
 

@@ -48,6 +48,16 @@ export interface LoadOptions {
   wasmUrl?: string | URL;
   /** URL of mobilenet_wasm_train_bg.wasm (fetched when a linear head is first trained). */
   trainerUrl?: string | URL;
+  /**
+   * URL of mobilenet_wasm_relaxed_bg.wasm, loaded instead of `wasmUrl` where the browser has
+   * relaxed SIMD. Without it, a given `wasmUrl` is used everywhere.
+   */
+  relaxedWasmUrl?: string | URL;
+  /**
+   * false: always load the SIMD128 module. By default the relaxed-SIMD module (fused multiply-add,
+   * faster) is loaded where the browser supports it. The first load of a page or worker decides.
+   */
+  relaxedSimd?: boolean;
   // For plain (non-self-describing) PyTorch-layout checkpoints, or to override a model file:
   arch?: Architecture;
   /** Width multiplier (default 1). */
@@ -79,6 +89,8 @@ export interface ModelInfo {
   readonly embeddingSize: number;
   /** Whether the file carried a custom head (from `learner.exportModel`), which then classifies. */
   readonly customHead: boolean;
+  /** The module running it: "relaxed-simd" (fused multiply-add) or "simd128". */
+  readonly simd: "relaxed-simd" | "simd128";
 }
 
 export interface Prediction {
@@ -252,10 +264,17 @@ export class WorkerClassifier implements ClassifierMethods {
 }
 
 /**
- * Where to fetch mobilenet_wasm_bg.wasm from, and mobilenet_wasm_train_bg.wasm (fetched only when a
- * linear head is first trained); call before the first load.
+ * Where to fetch mobilenet_wasm_bg.wasm from, mobilenet_wasm_train_bg.wasm (fetched only when a
+ * linear head is first trained) and mobilenet_wasm_relaxed_bg.wasm (loaded instead of the first
+ * where the browser has relaxed SIMD); call before the first load.
  */
-export function setWasmUrl(url: string | URL, trainerUrl?: string | URL): void;
+export function setWasmUrl(
+  url: string | URL,
+  trainerUrl?: string | URL,
+  relaxedUrl?: string | URL,
+): void;
+/** Whether this browser runs WebAssembly relaxed SIMD (and so gets the faster module). */
+export function relaxedSimdSupported(): boolean;
 
 /** Size of the WebAssembly memory in bytes (diagnostics). */
 export function wasmMemoryBytes(): Promise<number>;

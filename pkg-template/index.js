@@ -10,5 +10,5 @@ export class Classifier extends ThreadClassifier {
   }
 }
 
-export { MobileNetError, setWasmUrl, wasmMemoryBytes } from "./core.js";
+export { MobileNetError, relaxedSimdSupported, setWasmUrl, wasmMemoryBytes } from "./core.js";
 export { WorkerClassifier };

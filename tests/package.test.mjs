@@ -174,6 +174,55 @@ test("a preprocessed tensor gives PyTorch's logits, in the page and in a worker"
   assert.equal(bad, "BAD_INPUT");
 });
 
+test("the relaxed-SIMD module runs where the browser has it, the SIMD128 one on request; both give PyTorch's logits", async () => {
+  const npy = sharedFile("reference/input_chelsea.npy");
+  const values = [...new Float32Array(npy.buffer.slice(npy.byteOffset + 128, npy.byteOffset + npy.length))];
+  const ref = reference("mobilenetv2_100").images.find((e) => e.file === "chelsea.png").logits;
+  const run = async (relaxedSimd) => {
+    // A fresh page: the first load of a page picks the module.
+    const fresh = await browser.newPage();
+    const requested = [];
+    fresh.on("request", (r) => r.url().endsWith(".wasm") && requested.push(r.url().split("/").pop()));
+    await fresh.goto(`${site.url}/index.html?shared=${shared.url}`);
+    await fresh.waitForFunction(() => window.pageReady === true);
+    const result = await fresh.evaluate(
+      async ([values, relaxedSimd]) => {
+        const tensor = new Float32Array(values);
+        const url = `${shared}/weights/mobilenetv2_100.safetensors`;
+        const clf = await mnw.Classifier.load(url, { arch: "mobilenet_v2", cache: false, relaxedSimd });
+        const worker = await mnw.Classifier.loadInWorker(url, { arch: "mobilenet_v2", relaxedSimd });
+        const out = {
+          supported: mnw.relaxedSimdSupported(),
+          simd: clf.info.simd,
+          workerSimd: worker.info.simd,
+          logits: Array.from(await clf.logitsFromTensor(tensor, 224, 224)),
+          workerLogits: Array.from(await worker.logitsFromTensor(tensor, 224, 224)),
+        };
+        worker.dispose();
+        return out;
+      },
+      [values, relaxedSimd],
+    );
+    await fresh.close();
+    return { ...result, requested };
+  };
+  const relaxed = await run(undefined);
+  const simd128 = await run(false);
+  // Chromium has had relaxed SIMD since 114.
+  assert.equal(relaxed.supported, true);
+  assert.equal(relaxed.simd, "relaxed-simd");
+  assert.equal(relaxed.workerSimd, "relaxed-simd");
+  assert.deepEqual(relaxed.requested, ["mobilenet_wasm_relaxed_bg.wasm", "mobilenet_wasm_relaxed_bg.wasm"]);
+  assert.equal(simd128.simd, "simd128");
+  assert.equal(simd128.workerSimd, "simd128");
+  assert.deepEqual(simd128.requested, ["mobilenet_wasm_bg.wasm", "mobilenet_wasm_bg.wasm"]);
+  for (const { logits, workerLogits, simd } of [relaxed, simd128]) {
+    assert.ok(maxAbsDiff(logits, ref) <= tolerance(ref), `${simd}: max |Δlogit| ${maxAbsDiff(logits, ref)}`);
+    assert.deepEqual(workerLogits, logits, `${simd}: worker and page run the same module`);
+  }
+  console.log(`# relaxed SIMD vs SIMD128: max |Δlogit| ${maxAbsDiff(relaxed.logits, simd128.logits)}`);
+});
+
 test("the embedding is the pooled feature vector", async () => {
   const sizes = await page.evaluate(async () => {
     const { raw } = await forms("chelsea.png");
@@ -401,7 +450,7 @@ test("downloaded models are kept in Cache Storage", async () => {
   assert.equal(downloads, 2, "one download per cache");
 });
 
-test("the wasm file can be served from elsewhere (wasmUrl / setWasmUrl)", async () => {
+test("the wasm files can be served from elsewhere (wasmUrl / setWasmUrl)", async () => {
   // A fresh page, so the module initialises again; the .wasm is only reachable at the CDN path.
   const fresh = await browser.newPage();
   const requested = [];
@@ -424,6 +473,29 @@ test("the wasm file can be served from elsewhere (wasmUrl / setWasmUrl)", async 
   await fresh.close();
   assert.equal(top, 285);
   assert.deepEqual(requested, ["/cdn/mobilenet.wasm"]);
+
+  // With the relaxed module's URL too, browsers that have relaxed SIMD fetch that one only.
+  const second = await browser.newPage();
+  const fetched = [];
+  second.on("request", (r) => r.url().endsWith(".wasm") && fetched.push(new URL(r.url()).pathname));
+  await second.route("**/node_modules/mobilenet-wasm/*.wasm", (route) => route.abort());
+  await second.route("**/cdn/relaxed.wasm", (route) =>
+    route.fulfill({ path: join(site.dir, "node_modules/mobilenet-wasm/mobilenet_wasm_relaxed_bg.wasm"), contentType: "application/wasm" }),
+  );
+  await second.goto(`${site.url}/index.html?shared=${shared.url}`);
+  await second.waitForFunction(() => window.pageReady === true);
+  const simd = await second.evaluate(async () => {
+    mnw.setWasmUrl(new URL("/cdn/mobilenet.wasm", location.href), undefined, new URL("/cdn/relaxed.wasm", location.href));
+    const clf = await mnw.Classifier.load(`${shared}/weights/mobilenetv3_small_100.safetensors`, {
+      arch: "mobilenet_v3_small",
+      padding: "tf",
+      cache: false,
+    });
+    return clf.info.simd;
+  });
+  await second.close();
+  assert.equal(simd, "relaxed-simd");
+  assert.deepEqual(fetched, ["/cdn/relaxed.wasm"]);
 });
 
 test("memory stays flat over 2,000 classifications of a 640x480 frame", async () => {

@@ -20,7 +20,8 @@ test("a Vite app depending on the tarball builds, classifies and trains a head",
   copyInto(app, join(ROOT, "tests/vite-app"));
   execFileSync(join(app, "node_modules/.bin/vite"), ["build"], { cwd: app, stdio: "inherit" });
   const assets = readdirSync(join(app, "dist/assets"));
-  assert.equal(assets.filter((f) => f.endsWith(".wasm")).length, 2, `not two .wasm among ${assets}`);
+  // Inference (SIMD128 and relaxed SIMD) and the trainer.
+  assert.equal(assets.filter((f) => f.endsWith(".wasm")).length, 3, `not three .wasm among ${assets}`);
   assert.ok(assets.some((f) => f.startsWith("worker")), `no worker among ${assets}`);
 
   const shared = await serveShared();
@@ -36,6 +37,7 @@ test("a Vite app depending on the tarball builds, classifies and trains a head",
     assert.equal(result.page.index, 285);
     assert.equal(result.page.label, "Egyptian cat");
     assert.deepEqual(result.worker, result.page);
+    assert.deepEqual(result.simd, ["relaxed-simd", "relaxed-simd"]);
     assert.deepEqual(result.taught, ["cat", "blank", "cat", "blank"]);
     assert.deepEqual(errors, []);
   } finally {

@@ -4,6 +4,7 @@ import {
   Classifier,
   MobileNetError,
   WorkerClassifier,
+  relaxedSimdSupported,
   setWasmUrl,
   wasmMemoryBytes,
   type EpochStats,
@@ -22,7 +23,10 @@ async function usage(video: HTMLVideoElement, canvas: OffscreenCanvas, frame: Vi
     integrity: "sha256-abc",
     cache: "models",
   });
+  const relaxed: boolean = relaxedSimdSupported();
   const plain = await Classifier.load(new ArrayBuffer(8), {
+    relaxedSimd: relaxed,
+    relaxedWasmUrl: "https://cdn.example/mobilenet_wasm_relaxed_bg.wasm",
     arch: "mobilenet_v1",
     width: 0.75,
     padding: "tf",
@@ -30,6 +34,7 @@ async function usage(video: HTMLVideoElement, canvas: OffscreenCanvas, frame: Vi
     labels: ["a", "b"],
   });
   const info: ModelInfo = plain.info;
+  const simd: "relaxed-simd" | "simd128" = info.simd;
   const top: Prediction[] = await classifier.classify(video, { topK: 3 });
   const label: string | null = top[0].label;
   const logits: Float32Array = await classifier.logits(canvas);
@@ -44,7 +49,7 @@ async function usage(video: HTMLVideoElement, canvas: OffscreenCanvas, frame: Vi
   } catch (e) {
     if (e instanceof MobileNetError) {
       const code: ErrorCode = e.code;
-      console.log(code, info.arch, label, logits.length, features.length, bytes, fromTensor.length);
+      console.log(code, info.arch, simd, label, logits.length, features.length, bytes, fromTensor.length);
     }
   }
 
@@ -73,6 +78,8 @@ async function usage(video: HTMLVideoElement, canvas: OffscreenCanvas, frame: Vi
 
   // @ts-expect-error: unknown architecture
   await Classifier.load("/m", { arch: "resnet50" });
+  // @ts-expect-error: relaxedSimd is a boolean
+  await Classifier.load("/m", { relaxedSimd: "yes" });
   // @ts-expect-error: padding is "torch" or "tf"
   await Classifier.load("/m", { padding: "same" });
   // @ts-expect-error: a string is not an image

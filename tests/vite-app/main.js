@@ -26,6 +26,7 @@ async function run() {
   return {
     page: (await inPage.classify(img, { topK: 1 }))[0],
     worker: (await inWorker.classify(img, { topK: 1 }))[0],
+    simd: [inPage.info.simd, inWorker.info.simd],
     taught,
   };
 }

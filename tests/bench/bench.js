@@ -1,7 +1,8 @@
-// Runs in the page: times our package and onnxruntime-web (wasm backend, one thread) on the same
-// weights and the same input, one model after the other.
+// Runs in the page: times our package, onnxruntime-web and TensorFlow.js (wasm backends, one thread)
+// on the same weights and the same input, one model after the other.
 import { Classifier, wasmMemoryBytes } from "mobilenet-wasm";
 import * as ort from "./ort/ort.wasm.min.mjs";
+import { setupTfjs, tfjsModel } from "./tfjs-models.js";
 
 ort.env.wasm.numThreads = 1;
 ort.env.wasm.proxy = false;
@@ -33,35 +34,52 @@ function input() {
   return tensor;
 }
 
-window.runBench = async (models, warmup, runs) => {
-  const start = performance.now();
-  await wasmMemoryBytes(); // fetch + compile + instantiate our wasm
-  const compileMs = performance.now() - start;
+/**
+ * Times each model with our package (the relaxed-SIMD or the SIMD128 module, as `relaxedSimd` asks)
+ * and, with `withOthers`, onnxruntime-web and TensorFlow.js. `initMs` is the page's first load: wasm
+ * fetch, compile and instantiate, then the first model built from bytes in memory.
+ */
+window.runBench = async (models, warmup, runs, { relaxedSimd, withOthers }) => {
   const tensor = input();
   const frame = { data: new Uint8Array(640 * 480 * 4).map((_, i) => (i * 7) % 251), width: 640, height: 480 };
+  // After ours is up, so that TF.js's start-up does not count in our init time.
+  let tfjsReady;
   const results = [];
+  let initMs;
+  let simd;
   for (const { name, weights, onnx, options } of models) {
     const modelBytes = await bytes(weights);
     const loadStart = performance.now();
-    const ours = await Classifier.load(modelBytes, { ...options, cache: false });
+    const ours = await Classifier.load(modelBytes, { ...options, cache: false, relaxedSimd });
     const loadMs = performance.now() - loadStart;
+    initMs ??= loadMs;
+    simd = ours.info.simd;
+    const reloadStart = performance.now();
+    (await Classifier.load(modelBytes, { ...options, cache: false })).dispose();
+    const reloadMs = performance.now() - reloadStart;
     const oursTime = await time(() => ours.logitsFromTensor(tensor, 224, 224), warmup, runs);
     const frameTime = await time(() => ours.classify(frame), 3, Math.max(10, runs / 5));
     const oursLogits = await ours.logitsFromTensor(tensor, 224, 224);
     ours.dispose();
-
-    const session = await ort.InferenceSession.create(await bytes(onnx), {
-      executionProviders: ["wasm"],
-      graphOptimizationLevel: "all",
-    });
-    const feeds = { [session.inputNames[0]]: new ort.Tensor("float32", tensor, [1, 3, 224, 224]) };
-    const ortTime = await time(() => session.run(feeds), warmup, runs);
-    const ortLogits = (await session.run(feeds))[session.outputNames[0]].data;
-    await session.release();
-    let diff = 0;
-    for (let i = 0; i < oursLogits.length; i++) diff = Math.max(diff, Math.abs(oursLogits[i] - ortLogits[i]));
-    results.push({ name, ours: oursTime, ort: ortTime, frame: frameTime, loadMs, diff });
+    const result = { name, ours: oursTime, frame: frameTime, loadMs, reloadMs, oursLogits: Array.from(oursLogits) };
+    if (withOthers) {
+      tfjsReady ??= setupTfjs(new URL("./tfjs/", location.href).href);
+      await tfjsReady;
+      const session = await ort.InferenceSession.create(await bytes(onnx), {
+        executionProviders: ["wasm"],
+        graphOptimizationLevel: "all",
+      });
+      const feeds = { [session.inputNames[0]]: new ort.Tensor("float32", tensor, [1, 3, 224, 224]) };
+      result.ort = await time(() => session.run(feeds), warmup, runs);
+      result.ortLogits = Array.from((await session.run(feeds))[session.outputNames[0]].data);
+      await session.release();
+      const tfjs = await tfjsModel(name, modelBytes);
+      result.tfjs = await time(() => tfjs.predict(tensor), warmup, runs);
+      result.tfjsLogits = Array.from(tfjs.predict(tensor));
+      tfjs.dispose();
+    }
+    results.push(result);
   }
-  return { compileMs, results, userAgent: navigator.userAgent };
+  return { initMs, simd, results, userAgent: navigator.userAgent, memory: await wasmMemoryBytes() };
 };
 window.benchReady = true;

@@ -1,5 +1,6 @@
-// npm run bench: our package vs onnxruntime-web in one headless Chromium page, single thread,
-// 224x224, on the same weights (../shared/weights or reference/synthetic, and ../shared/onnx).
+// npm run bench: our package vs onnxruntime-web and TensorFlow.js (wasm backends) in headless
+// Chromium, single thread, 224x224, on the same weights (../shared/weights or reference/synthetic;
+// ort-web reads their ONNX exports in ../shared/onnx, TF.js builds its graph from the safetensors).
 import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -14,7 +15,10 @@ const MODELS = [
   { name: "mobilenetv1_075", weights: "weights/mobilenetv1_075.safetensors", options: { arch: "mobilenet_v1", width: 0.75, padding: "tf" } },
   { name: "tv_mobilenet_v3_large", weights: "reference/synthetic/tv_mobilenet_v3_large.safetensors", options: { arch: "mobilenet_v3_large" } },
   { name: "mobilenext_100", weights: "reference/synthetic/mobilenext_100.safetensors", options: { arch: "mobilenext" } },
-].map((m) => ({ ...m, onnx: `onnx/${m.name}.onnx` }));
+]
+  .map((m) => ({ ...m, onnx: `onnx/${m.name}.onnx` }))
+  // BENCH_MODELS=v2,small times only the models whose names contain one of the words.
+  .filter((m) => !process.env.BENCH_MODELS || process.env.BENCH_MODELS.split(",").some((w) => m.name.includes(w)));
 
 const multiplyAdds = JSON.parse(
   execFileSync(join(ROOT, "target/release/mobilenet-bench"), ["--multiply-adds"], { encoding: "utf8" }),
@@ -27,42 +31,81 @@ const ortDist = join(ROOT, "node_modules/onnxruntime-web/dist");
 for (const file of ["ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm"]) {
   cpSync(join(ortDist, file), join(site, "ort", file));
 }
+mkdirSync(join(site, "tfjs"), { recursive: true });
+for (const file of [
+  "@tensorflow/tfjs-core/dist/tf-core.fesm.min.js",
+  "@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.fesm.min.js",
+  "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm",
+]) {
+  cpSync(join(ROOT, "node_modules", file), join(site, "tfjs", file.split("/").pop()));
+}
 
 const shared = await serveShared();
 const server = await serveDir(site);
-const browser = await launchChromium();
+
+/** One run of the bench page in a browser of its own (so nothing compiled is shared between runs). */
+async function benchPage(settings) {
+  const browser = await launchChromium();
+  try {
+    const page = await browser.newPage();
+    page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
+    await page.goto(`${server.url}/index.html?shared=${shared.url}`);
+    await page.waitForFunction(() => window.benchReady === true);
+    return await page.evaluate(
+      ([models, warmup, runs, settings]) => window.runBench(models, warmup, runs, settings),
+      [MODELS, WARMUP, RUNS, settings],
+    );
+  } finally {
+    await browser.close();
+  }
+}
+
+const maxDiff = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+const sizes = (file) => {
+  const wasm = readFileSync(join(site, "node_modules/mobilenet-wasm", file));
+  return `${file} ${(wasm.length / 1024).toFixed(0)} kB (${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} kB gzipped)`;
+};
+
 try {
-  const page = await browser.newPage();
-  page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
-  await page.goto(`${server.url}/index.html?shared=${shared.url}`);
-  await page.waitForFunction(() => window.benchReady === true);
-  const { compileMs, results, userAgent } = await page.evaluate(
-    ([models, warmup, runs]) => window.runBench(models, warmup, runs),
-    [MODELS, WARMUP, RUNS],
-  );
-  const wasm = readFileSync(join(site, "node_modules/mobilenet-wasm/mobilenet_wasm_bg.wasm"));
+  const relaxed = await benchPage({ relaxedSimd: true, withOthers: true });
+  const simd128 = await benchPage({ relaxedSimd: false, withOthers: false });
+  if (relaxed.simd !== "relaxed-simd") console.log(`note: this browser has no relaxed SIMD; "ours" ran ${relaxed.simd}`);
   const ortVersion = JSON.parse(readFileSync(join(ROOT, "node_modules/onnxruntime-web/package.json"))).version;
-  console.log(`${userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? userAgent}, one thread, 224x224, ${WARMUP} warm-ups + ${RUNS} runs`);
-  console.log(`ours: ${tarball().split("/").pop()}, wasm ${(wasm.length / 1024).toFixed(0)} kB (${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} kB gzipped), compiled in ${compileMs.toFixed(0)} ms; onnxruntime-web ${ortVersion} (wasm, SIMD)`);
-  const row = (cells) => console.log(cells.map((c, i) => (i === 0 ? String(c).padEnd(24) : String(c).padStart(11))).join(" "));
-  row(["model", "ours med", "ours p90", "ort med", "ort p90", "ours/ort", "GFLOP/s", "load ms", "640x480 ms", "max |Δ|"]);
-  for (const r of results) {
+  console.log(`${relaxed.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? relaxed.userAgent}, one thread, 224x224, ${WARMUP} warm-ups + ${RUNS} runs, median/p90 ms`);
+  console.log(`ours: ${tarball().split("/").pop()}: ${sizes("mobilenet_wasm_relaxed_bg.wasm")}, ${sizes("mobilenet_wasm_bg.wasm")}`);
+  const tfjsVersion = JSON.parse(readFileSync(join(ROOT, "node_modules/@tensorflow/tfjs-backend-wasm/package.json"))).version;
+  console.log(`onnxruntime-web ${ortVersion} (wasm, SIMD, numThreads 1); TensorFlow.js ${tfjsVersion} (wasm backend: XNNPACK, SIMD, one thread)`);
+  console.log(`init (wasm fetch + compile + first model from bytes): ${MODELS[0].name} ${relaxed.initMs.toFixed(1)} ms (relaxed), ${simd128.initMs.toFixed(1)} ms (SIMD128)`);
+  const row = (cells) => console.log(cells.map((c, i) => (i === 0 ? String(c).padEnd(22) : String(c).padStart(8))).join(" "));
+  row(["model", "ours", "p90", "SIMD128", "ort-web", "p90", "TF.js", "p90", "/ort", "/TF.js", "GFLOP/s", "load ms", "640x480", "|Δ| ort", "|Δ| TF.js", "|Δ| 128"]);
+  relaxed.results.forEach((r, i) => {
+    const s = simd128.results[i];
     const gflops = (2 * multiplyAdds[r.name]) / r.ours.median / 1e6;
     row([
       r.name,
       r.ours.median.toFixed(2),
       r.ours.p90.toFixed(2),
+      s.ours.median.toFixed(2),
       r.ort.median.toFixed(2),
       r.ort.p90.toFixed(2),
+      r.tfjs.median.toFixed(2),
+      r.tfjs.p90.toFixed(2),
       (r.ours.median / r.ort.median).toFixed(2),
+      (r.ours.median / r.tfjs.median).toFixed(2),
       gflops.toFixed(1),
-      r.loadMs.toFixed(1),
+      r.reloadMs.toFixed(1),
       r.frame.median.toFixed(2),
-      r.diff.toExponential(1),
+      maxDiff(r.oursLogits, r.ortLogits).toExponential(1),
+      maxDiff(r.oursLogits, r.tfjsLogits).toExponential(1),
+      maxDiff(r.oursLogits, s.oursLogits).toExponential(1),
     ]);
-  }
+  });
+  console.log(
+    "ours: the relaxed-SIMD module (median, p90); SIMD128: the other module; /ort, /TF.js: ours ÷ theirs;\n" +
+      "load ms: a model built again from bytes; 640x480: classify() of an RGBA frame, preprocessing included;\n" +
+      "|Δ|: max logit difference from ours",
+  );
 } finally {
-  await browser.close();
   await server.close();
   await shared.close();
 }

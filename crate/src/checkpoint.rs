@@ -210,7 +210,11 @@ impl SimpleBackend for Backend<'_, '_> {
                 got: Shape::from(stored.shape.clone()),
             });
         }
-        self.fetch(name)?.to_dtype(dtype)?.to_device(dev)
+        stored
+            .to_tensor()
+            .map_err(candle_core::Error::wrap)?
+            .to_dtype(dtype)?
+            .to_device(dev)
     }
 
     fn get_unchecked(&self, name: &str, dtype: DType, dev: &Device) -> candle_core::Result<Tensor> {
@@ -226,11 +230,20 @@ impl SimpleBackend for Backend<'_, '_> {
 const HEADER_LENGTH_BYTES: usize = 8;
 
 /// Index of the first NaN or infinity among the values `data` stores as `dtype`. Loading runs once,
-/// before the browser has optimised the code, so f32 files (the common case) are scanned 4 lanes
-/// at a time in place (`x · 0` is NaN exactly for non-finite `x`); other dtypes are widened first.
+/// before the browser has optimised the code, so nothing is widened here: f32 (the common case) is
+/// scanned 4 lanes at a time in place (`x · 0` is NaN exactly for non-finite `x`), f16 and bf16 by
+/// their exponent bits (their finite values stay finite as f32). Only f64, whose finite values may
+/// overflow f32, is converted first.
 fn first_non_finite(dtype: Dtype, data: &[u8]) -> Option<usize> {
-    if dtype != Dtype::F32 {
-        return to_f32(dtype, data).iter().position(|v| !v.is_finite());
+    let exponent_all_ones = |mask: u16| {
+        data.chunks_exact(2)
+            .position(|b| u16::from_le_bytes([b[0], b[1]]) & mask == mask)
+    };
+    match dtype {
+        Dtype::F16 => return exponent_all_ones(0x7c00),
+        Dtype::BF16 => return exponent_all_ones(0x7f80),
+        Dtype::F32 => {}
+        _ => return to_f32(dtype, data).iter().position(|v| !v.is_finite()),
     }
     let zero = F32x4::splat(0.0);
     let mut poison = zero;
@@ -408,6 +421,30 @@ mod tests {
         .unwrap();
         let ck = Checkpoint::from_bytes(&bytes).unwrap();
         assert_eq!(ck.tensor("w").unwrap().to_vec1::<f32>().unwrap(), finite);
+    }
+
+    #[test]
+    fn non_finite_bf16_values_are_rejected_at_their_index() {
+        // bf16 is an f32's upper half; the file is made by hand (the writer stores f32 or f16).
+        let bf16 = |values: &[f32]| -> Vec<u8> {
+            let bytes: Vec<u8> = values
+                .iter()
+                .flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes())
+                .collect();
+            let view = TensorView::new(Dtype::BF16, vec![values.len()], &bytes).unwrap();
+            safetensors::tensor::serialize([("w", view)], None).unwrap()
+        };
+        let finite = [1.5, -2.0, 2.0f32.powi(127), 0.0, -0.25];
+        let ck_bytes = bf16(&finite);
+        let ck = Checkpoint::from_bytes(&ck_bytes).unwrap();
+        assert_eq!(ck.tensor("w").unwrap().to_vec1::<f32>().unwrap(), finite);
+        for (at, bad) in [(0, f32::NAN), (3, f32::INFINITY), (4, f32::NEG_INFINITY)] {
+            let mut values = finite;
+            values[at] = bad;
+            let err = Checkpoint::from_bytes(&bf16(&values)).err().unwrap();
+            let expected = format!("tensor `w` holds a non-finite value at index {at}");
+            assert!(err.to_string().contains(&expected), "{err}");
+        }
     }
 
     #[test]

@@ -35,7 +35,7 @@ impl candle_core::CustomOp1 for GlobalAvgPool {
 }
 
 /// Squeeze-and-excite: `x · hardsigmoid(fc2(relu(fc1(mean(x)))))` per channel, with the two small
-/// fully connected layers (1×1 convs with bias in PyTorch) done in plain loops.
+/// fully connected layers (1×1 convs with bias in PyTorch) done by [`matvec`].
 pub struct SqueezeExciteOp {
     /// `[squeeze, C]`
     pub fc1_weight: Vec<f32>,

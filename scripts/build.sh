@@ -15,11 +15,10 @@ wasm-pack build crate --release --target web --out-dir ../target/pkg-train --out
   --mode no-install --no-pack --no-opt
 cp target/pkg-train/mobilenet_wasm_train{.js,.d.ts,_bg.wasm,_bg.wasm.d.ts} pkg/
 # Inference again with relaxed SIMD (fused multiply-add), which browsers that validate it load
-# instead. Its own target dir keeps both builds incremental; RUSTFLAGS replaces the config's flags.
+# instead.
 rm -rf target/pkg-relaxed
-RUSTFLAGS="$RELAXED_RUSTFLAGS" CARGO_TARGET_DIR="$ROOT/target/relaxed" \
-  wasm-pack build crate --release --target web --out-dir ../target/pkg-relaxed --mode no-install --no-pack \
-  -- --no-default-features
+relaxed wasm-pack build crate --release --target web --out-dir ../target/pkg-relaxed --mode no-install \
+  --no-pack -- --no-default-features
 # One JavaScript glue drives both modules, so their imports and exports must be the same.
 if ! cmp -s pkg/mobilenet_wasm.js target/pkg-relaxed/mobilenet_wasm.js; then
   echo "[build] error: the relaxed-SIMD build's wasm-bindgen glue differs from the SIMD128 build's" >&2

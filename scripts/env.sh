@@ -6,5 +6,10 @@ export MOBILENET_SHARED_DIR="${MOBILENET_SHARED_DIR:-$(cd "$ROOT/.." && pwd)/sha
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 export GECKODRIVER="${GECKODRIVER:-$HOME/.cargo/bin/geckodriver}"
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-900}"
-# The relaxed-SIMD module's flags: .cargo/config.toml's wasm32 flags plus relaxed-simd.
-export RELAXED_RUSTFLAGS='-C target-feature=+simd128,+relaxed-simd --cfg getrandom_backend="wasm_js"'
+# `relaxed CMD…` runs a cargo or wasm-pack command for the relaxed-SIMD module: .cargo/config.toml's
+# wasm32 flags plus relaxed-simd (RUSTFLAGS replaces the config's), in a target dir of its own so
+# both builds stay incremental (absolute: wasm-pack runs cargo in crate/).
+relaxed() {
+  RUSTFLAGS='-C target-feature=+simd128,+relaxed-simd --cfg getrandom_backend="wasm_js"' \
+    CARGO_TARGET_DIR="$ROOT/target/relaxed" "$@"
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: formatting and lints, the native suite, the same suite compiled to wasm32 with SIMD128
-# and with relaxed SIMD in headless Chrome and Firefox, then the npm package in pages (plain page, worker, Vite app,
-# transfer learning on the digits), the demo with a fake camera, and the typings. Ends with one "N passed, N failed" line over all runners.
+# and with relaxed SIMD in headless Chrome and Firefox, then the npm package in pages (plain page,
+# worker, Vite app, transfer learning on the digits), the demo with a fake camera, and the typings.
+# Ends with one "N passed, N failed" line over all runners.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -23,8 +24,7 @@ cargo clippy --all-targets --quiet -- -D warnings
 cargo clippy --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
 # The package's inference module is built without the `train` feature.
 cargo clippy -p mobilenet-wasm --target wasm32-unknown-unknown --no-default-features --lib --quiet -- -D warnings
-RUSTFLAGS="$RELAXED_RUSTFLAGS" CARGO_TARGET_DIR="$ROOT/target/relaxed" \
-  cargo clippy -p mobilenet-wasm --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
+relaxed cargo clippy -p mobilenet-wasm --target wasm32-unknown-unknown --all-targets --quiet -- -D warnings
 
 step "native tests"
 cargo test 2>&1 | tee -a "$log"
@@ -36,15 +36,12 @@ server_pid=$!
 export MOBILENET_SHARED_URL="http://127.0.0.1:$port"
 for _ in $(seq 50); do curl -sf "$MOBILENET_SHARED_URL/weights/imagenet_classes.txt" >/dev/null && break; sleep 0.1; done
 
-for browser in chrome firefox; do
-  step "wasm32 + SIMD128 tests in headless $browser"
-  (cd crate && wasm-pack test --headless "--$browser" --release --mode no-install) 2>&1 | tee -a "$log"
-done
-# The module Chrome and Firefox load: the same suite built with relaxed SIMD (fused multiply-add).
-for browser in chrome firefox; do
-  step "wasm32 + relaxed SIMD tests in headless $browser"
-  (cd crate && RUSTFLAGS="$RELAXED_RUSTFLAGS" CARGO_TARGET_DIR="$ROOT/target/relaxed" \
-    wasm-pack test --headless "--$browser" --release --mode no-install) 2>&1 | tee -a "$log"
+# Both modules: SIMD128, and relaxed SIMD (fused multiply-add), which Chrome and Firefox load.
+for build in "" relaxed; do
+  for browser in chrome firefox; do
+    step "wasm32 + ${build:-SIMD128}${build:+ SIMD} tests in headless $browser"
+    (cd crate && $build wasm-pack test --headless "--$browser" --release --mode no-install) 2>&1 | tee -a "$log"
+  done
 done
 
 step "npm package and demo: build, pack, then page tests in headless Chromium"

@@ -51,6 +51,24 @@ after(async () => {
   assert.deepEqual(errors, [], "the page logged errors");
 });
 
+/**
+ * A new page of the site, which has loaded no wasm yet (the first load of a page picks the module).
+ * `routes` maps URL globs to the package's .wasm file served there, or to null to refuse them.
+ * Returns the page and the paths of the .wasm files it requests.
+ */
+async function freshPage(routes = {}) {
+  const fresh = await browser.newPage();
+  const wasmRequests = [];
+  fresh.on("request", (r) => r.url().endsWith(".wasm") && wasmRequests.push(new URL(r.url()).pathname));
+  for (const [glob, file] of Object.entries(routes)) {
+    const path = file && join(site.dir, "node_modules/mobilenet-wasm", file);
+    await fresh.route(glob, (route) => (path ? route.fulfill({ path, contentType: "application/wasm" }) : route.abort()));
+  }
+  await fresh.goto(`${site.url}/index.html?shared=${shared.url}`);
+  await fresh.waitForFunction(() => window.pageReady === true);
+  return { fresh, wasmRequests };
+}
+
 test("loads each trained model over HTTP, reporting progress", async () => {
   for (const [name, options] of Object.entries(MODELS)) {
     const size = statSync(join(SHARED, `weights/${name}.safetensors`)).size;
@@ -179,12 +197,7 @@ test("the relaxed-SIMD module runs where the browser has it, the SIMD128 one on 
   const values = [...new Float32Array(npy.buffer.slice(npy.byteOffset + 128, npy.byteOffset + npy.length))];
   const ref = reference("mobilenetv2_100").images.find((e) => e.file === "chelsea.png").logits;
   const run = async (relaxedSimd) => {
-    // A fresh page: the first load of a page picks the module.
-    const fresh = await browser.newPage();
-    const requested = [];
-    fresh.on("request", (r) => r.url().endsWith(".wasm") && requested.push(r.url().split("/").pop()));
-    await fresh.goto(`${site.url}/index.html?shared=${shared.url}`);
-    await fresh.waitForFunction(() => window.pageReady === true);
+    const { fresh, wasmRequests } = await freshPage();
     const result = await fresh.evaluate(
       async ([values, relaxedSimd]) => {
         const tensor = new Float32Array(values);
@@ -204,7 +217,7 @@ test("the relaxed-SIMD module runs where the browser has it, the SIMD128 one on 
       [values, relaxedSimd],
     );
     await fresh.close();
-    return { ...result, requested };
+    return { ...result, requested: wasmRequests.map((path) => path.split("/").pop()) };
   };
   const relaxed = await run(undefined);
   const simd128 = await run(false);
@@ -451,16 +464,11 @@ test("downloaded models are kept in Cache Storage", async () => {
 });
 
 test("the wasm files can be served from elsewhere (wasmUrl / setWasmUrl)", async () => {
-  // A fresh page, so the module initialises again; the .wasm is only reachable at the CDN path.
-  const fresh = await browser.newPage();
-  const requested = [];
-  fresh.on("request", (r) => r.url().endsWith(".wasm") && requested.push(new URL(r.url()).pathname));
-  await fresh.route("**/node_modules/mobilenet-wasm/mobilenet_wasm_bg.wasm", (route) => route.abort());
-  await fresh.route("**/cdn/mobilenet.wasm", (route) =>
-    route.fulfill({ path: join(site.dir, "node_modules/mobilenet-wasm/mobilenet_wasm_bg.wasm"), contentType: "application/wasm" }),
-  );
-  await fresh.goto(`${site.url}/index.html?shared=${shared.url}`);
-  await fresh.waitForFunction(() => window.pageReady === true);
+  // The .wasm is only reachable at the CDN path.
+  const { fresh, wasmRequests: requested } = await freshPage({
+    "**/node_modules/mobilenet-wasm/mobilenet_wasm_bg.wasm": null,
+    "**/cdn/mobilenet.wasm": "mobilenet_wasm_bg.wasm",
+  });
   const top = await fresh.evaluate(async () => {
     mnw.setWasmUrl(new URL("/cdn/mobilenet.wasm", location.href));
     const clf = await mnw.Classifier.load(`${shared}/weights/mobilenetv3_small_100.safetensors`, {
@@ -475,15 +483,10 @@ test("the wasm files can be served from elsewhere (wasmUrl / setWasmUrl)", async
   assert.deepEqual(requested, ["/cdn/mobilenet.wasm"]);
 
   // With the relaxed module's URL too, browsers that have relaxed SIMD fetch that one only.
-  const second = await browser.newPage();
-  const fetched = [];
-  second.on("request", (r) => r.url().endsWith(".wasm") && fetched.push(new URL(r.url()).pathname));
-  await second.route("**/node_modules/mobilenet-wasm/*.wasm", (route) => route.abort());
-  await second.route("**/cdn/relaxed.wasm", (route) =>
-    route.fulfill({ path: join(site.dir, "node_modules/mobilenet-wasm/mobilenet_wasm_relaxed_bg.wasm"), contentType: "application/wasm" }),
-  );
-  await second.goto(`${site.url}/index.html?shared=${shared.url}`);
-  await second.waitForFunction(() => window.pageReady === true);
+  const { fresh: second, wasmRequests: fetched } = await freshPage({
+    "**/node_modules/mobilenet-wasm/*.wasm": null,
+    "**/cdn/relaxed.wasm": "mobilenet_wasm_relaxed_bg.wasm",
+  });
   const simd = await second.evaluate(async () => {
     mnw.setWasmUrl(new URL("/cdn/mobilenet.wasm", location.href), undefined, new URL("/cdn/relaxed.wasm", location.href));
     const clf = await mnw.Classifier.load(`${shared}/weights/mobilenetv3_small_100.safetensors`, {

@@ -1,8 +1,6 @@
 //! Plain checkpoint + options + labels → a self-describing model file (config and labels in the
 //! safetensors `__metadata__`), optionally stored as f16 and/or with BatchNorm folded into the convs.
 
-use candle_core::Tensor;
-
 use crate::checkpoint::{write_safetensors, Checkpoint, StoreDtype};
 use crate::config::ModelConfig;
 use crate::error::{Error, Result};
@@ -45,14 +43,6 @@ pub fn convert(source: &[u8], config: ModelConfig, options: ConvertOptions) -> R
 
 type NamedTensor = (String, Vec<usize>, Vec<f32>);
 
-fn named(name: &str, t: &Tensor) -> Result<NamedTensor> {
-    Ok((
-        name.to_string(),
-        t.dims().to_vec(),
-        t.flatten_all()?.to_vec1::<f32>()?,
-    ))
-}
-
 /// The checkpoint's tensors sorted by name, with every BatchNorm folded into the conv it follows
 /// when `fold_eps` is given. In the torchvision layouts a BatchNorm at `P.{i}` normalises the conv at
 /// `P.{i-1}` (`X.0`/`X.1` in `Conv2dNormActivation`, `conv.2`/`conv.3` for V2's project conv).
@@ -77,19 +67,10 @@ fn tensors_to_store(checkpoint: &Checkpoint, fold_eps: Option<f64>) -> Result<Ve
             Error::bad_model(format!("BatchNorm `{bn}` follows no numbered conv"))
         })?;
         let weight_name = format!("{conv}.weight");
-        let weight = checkpoint
-            .tensor(&weight_name)
-            .ok_or_else(|| Error::MissingTensor {
-                name: weight_name.clone(),
-            })?;
+        let (shape, mut values) = checkpoint.read(&weight_name)?;
         let params = BatchNorm::read(bn, eps, |suffix| {
-            let name = format!("{bn}.{suffix}");
-            let t = checkpoint
-                .tensor(&name)
-                .ok_or_else(|| Error::MissingTensor { name: name.clone() })?;
-            Ok(t.to_vec1::<f32>()?)
+            Ok(checkpoint.read(&format!("{bn}.{suffix}"))?.1)
         })?;
-        let (_, shape, mut values) = named(&weight_name, &weight)?;
         let bias = params.fold_into(&mut values);
         folded.push((weight_name.clone(), shape, values));
         folded.push((format!("{conv}.bias"), vec![bias.len()], bias));
@@ -100,10 +81,8 @@ fn tensors_to_store(checkpoint: &Checkpoint, fold_eps: Option<f64>) -> Result<Ve
     }
     for name in names {
         if !consumed.contains(name) {
-            folded.push(named(
-                name,
-                &checkpoint.tensor(name).expect("listed above"),
-            )?);
+            let (shape, values) = checkpoint.read(name)?;
+            folded.push((name.to_string(), shape, values));
         }
     }
     folded.sort_by(|a, b| a.0.cmp(&b.0));

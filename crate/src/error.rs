@@ -108,26 +108,11 @@ impl Error {
 }
 
 impl From<candle_core::Error> for Error {
-    /// Weight look-ups go through candle's `VarBuilder`; its "not found" and "wrong shape" errors are
-    /// turned back into the typed variants here, so callers learn which tensor is at fault.
+    /// Tensor ops fail only on a bug here (shapes are checked before they run).
     fn from(err: candle_core::Error) -> Self {
-        use candle_core::Error as E;
         match err {
-            E::WithBacktrace { inner, .. } => Error::from(*inner),
-            E::CannotFindTensor { path } => Error::MissingTensor { name: path },
-            E::UnexpectedShape { msg, expected, got } => match msg.strip_prefix(TENSOR_TAG) {
-                Some(name) => Error::TensorShape {
-                    name: name.to_string(),
-                    expected: expected.dims().to_vec(),
-                    actual: got.dims().to_vec(),
-                },
-                None => Error::Internal(format!("{msg}: expected {expected:?}, got {got:?}")),
-            },
+            candle_core::Error::WithBacktrace { inner, .. } => Error::from(*inner),
             other => Error::Internal(other.to_string()),
         }
     }
 }
-
-/// Prefix of the `msg` of candle's `UnexpectedShape` when the checkpoint backend reports a tensor of
-/// the wrong shape; the rest of the message is the tensor's name.
-pub(crate) const TENSOR_TAG: &str = "tensor ";

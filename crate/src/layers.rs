@@ -1,11 +1,11 @@
 //! The building blocks of every MobileNet: conv + BatchNorm + activation, squeeze-excite, the inverted
 //! residual (V2/V3), and the classifier head. BatchNorm is folded into the convolution when loading.
 //!
-//! Builders take `VarBuilder`s positioned at the PyTorch module, so the paths read like the checkpoint.
+//! Builders take [`Weights`] positioned at the PyTorch module, so the paths read like the checkpoint.
 
 use candle_core::{Module, Tensor};
-use candle_nn::VarBuilder;
 
+use crate::checkpoint::Weights;
 use crate::config::PaddingMode;
 use crate::error::{Error, Result};
 use crate::kernels::conv_output_size;
@@ -121,12 +121,12 @@ impl ConvSpec {
         }
     }
 
-    fn weight_shape(&self) -> (usize, usize, usize, usize) {
+    fn weight_shape(&self) -> [usize; 4] {
         let in_per_group = match self.kind {
             ConvKind::Depthwise => 1,
             _ => self.in_channels,
         };
-        (self.out_channels, in_per_group, self.kernel, self.kernel)
+        [self.out_channels, in_per_group, self.kernel, self.kernel]
     }
 }
 
@@ -142,17 +142,11 @@ pub struct ConvBnAct {
 
 impl ConvBnAct {
     /// `conv`: the `Conv2d` module; `bn`: its `BatchNorm2d`.
-    pub fn load(
-        conv: VarBuilder,
-        bn: VarBuilder,
-        spec: ConvSpec,
-        ctx: &BuildContext,
-    ) -> Result<Self> {
-        let raw = conv.get(spec.weight_shape(), "weight")?;
+    pub fn load(conv: Weights, bn: Weights, spec: ConvSpec, ctx: &BuildContext) -> Result<Self> {
+        let mut weights = conv.get(&spec.weight_shape(), "weight")?;
         let out = spec.out_channels;
-        let mut weights = raw.flatten_all()?.to_vec1::<f32>()?;
         let bias = if ctx.bn_folded {
-            conv.get(out, "bias")?.to_vec1::<f32>()?
+            conv.get(&[out], "bias")?
         } else {
             let bn = BatchNorm::load(bn, out, ctx.bn_eps)?;
             bn.fold_into(&mut weights)
@@ -193,7 +187,7 @@ impl Module for ConvBnAct {
         let (top, bottom, left, right) = self.pads(h, w);
         let out_h = conv_output_size(h, top, bottom, spec.kernel, spec.stride);
         let out_w = conv_output_size(w, left, right, spec.kernel, spec.stride);
-        let per_output = spec.weight_shape().1 * spec.kernel * spec.kernel;
+        let per_output = spec.weight_shape()[1] * spec.kernel * spec.kernel;
         count_multiply_adds((n * spec.out_channels * out_h * out_w * per_output) as u64);
         match spec.kind {
             ConvKind::Depthwise => x.apply_op1_no_bwd(&DepthwiseConv {
@@ -229,10 +223,8 @@ pub struct BatchNorm {
 }
 
 impl BatchNorm {
-    fn load(vb: VarBuilder, channels: usize, eps: f64) -> Result<Self> {
-        BatchNorm::read(&vb.prefix(), eps, |name| {
-            Ok(vb.get(channels, name)?.to_vec1::<f32>()?)
-        })
+    fn load(bn: Weights, channels: usize, eps: f64) -> Result<Self> {
+        BatchNorm::read(bn.prefix(), eps, |name| bn.get(&[channels], name))
     }
 
     /// The BatchNorm module `prefix`, its `weight` (γ), `bias` (β), `running_mean` and `running_var`
@@ -273,15 +265,13 @@ impl BatchNorm {
 pub struct SqueezeExcite(SqueezeExciteOp);
 
 impl SqueezeExcite {
-    pub fn load(vb: VarBuilder, channels: usize, squeeze: usize) -> Result<Self> {
-        let read = |name: &str, shape: &[usize]| -> Result<Vec<f32>> {
-            Ok(vb.get(shape, name)?.flatten_all()?.to_vec1::<f32>()?)
-        };
+    pub fn load(module: Weights, channels: usize, squeeze: usize) -> Result<Self> {
+        let (fc1, fc2) = (module.pp("fc1"), module.pp("fc2"));
         Ok(SqueezeExcite(SqueezeExciteOp {
-            fc1_weight: read("fc1.weight", &[squeeze, channels, 1, 1])?,
-            fc1_bias: read("fc1.bias", &[squeeze])?,
-            fc2_weight: read("fc2.weight", &[channels, squeeze, 1, 1])?,
-            fc2_bias: read("fc2.bias", &[channels])?,
+            fc1_weight: fc1.get(&[squeeze, channels, 1, 1], "weight")?,
+            fc1_bias: fc1.get(&[squeeze], "bias")?,
+            fc2_weight: fc2.get(&[channels, squeeze, 1, 1], "weight")?,
+            fc2_bias: fc2.get(&[channels], "bias")?,
         }))
     }
 }
@@ -365,17 +355,14 @@ pub struct Linear {
 
 impl Linear {
     pub fn load(
-        vb: VarBuilder,
+        module: Weights,
         input: usize,
         output: usize,
         activation: Activation,
     ) -> Result<Self> {
         Ok(Linear {
-            weight: vb
-                .get((output, input), "weight")?
-                .flatten_all()?
-                .to_vec1()?,
-            bias: vb.get(output, "bias")?.to_vec1::<f32>()?,
+            weight: module.get(&[output, input], "weight")?,
+            bias: module.get(&[output], "bias")?,
             activation,
         })
     }

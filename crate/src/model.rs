@@ -38,7 +38,11 @@ impl Model {
 
     /// Loads a safetensors file with `options` filling in or overriding its metadata.
     pub fn load(bytes: &[u8], options: &LoadOptions) -> Result<Self> {
-        let mut checkpoint = Checkpoint::from_bytes(bytes)?;
+        Self::load_checkpoint(Checkpoint::from_bytes(bytes)?, options)
+    }
+
+    /// [`Self::load`] from a parsed file, e.g. one whose bytes stay in a JavaScript buffer.
+    pub fn load_checkpoint(mut checkpoint: Checkpoint, options: &LoadOptions) -> Result<Self> {
         let config = options.resolve(ModelConfig::from_metadata(checkpoint.metadata())?)?;
         let head_tensors = checkpoint.take_prefixed(HEAD_PREFIX)?;
         let head = Learner::from_parts(checkpoint.metadata(), head_tensors)?;
@@ -51,8 +55,8 @@ impl Model {
     }
 
     pub fn from_checkpoint(checkpoint: &Checkpoint, config: ModelConfig) -> Result<Self> {
-        let (vb, usage) = checkpoint.var_builder();
-        let network = models::build(&config, vb)?;
+        let (root, usage) = checkpoint.weights();
+        let network = models::build(&config, root)?;
         usage.ensure_all_used(checkpoint)?;
         let mut config = config;
         let classes = network.num_classes();

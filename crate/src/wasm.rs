@@ -2,9 +2,13 @@
 //! JS `Error` with a stable `code` property (see [`Error::code`]); nothing panics across the
 //! boundary for bad input.
 
-use js_sys::{Array, Float32Array, Object, Reflect};
-use wasm_bindgen::prelude::*;
+use std::mem::MaybeUninit;
 
+use js_sys::{Array, Float32Array, Object, Reflect, Uint8Array};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+use crate::checkpoint::{ByteSource, Checkpoint};
 use crate::config::LoadOptions;
 use crate::error::Error;
 use crate::model::Model;
@@ -17,6 +21,28 @@ fn js_error(err: Error) -> JsValue {
     let js = js_sys::Error::new(&err.to_string());
     let _ = Reflect::set(&js, &"code".into(), &err.code().into());
     js.into()
+}
+
+/// A model file in a JavaScript buffer. A load copies each tensor from it as it is read, so the
+/// file is never copied whole into WebAssembly memory: a first load touches (and pays the first-use
+/// cost of) the memory of the model's weights only, not also that of a copy of the file.
+struct JsBytes(Uint8Array);
+
+impl ByteSource for JsBytes {
+    fn len(&self) -> usize {
+        self.0.length() as usize
+    }
+
+    fn read_into(&self, start: usize, out: &mut [MaybeUninit<u8>]) {
+        let end = start + out.len();
+        assert!(end <= self.len(), "bytes {start}..{end} past the buffer");
+        // SAFETY: the sub-array is exactly `out.len()` bytes, all written into `out`.
+        unsafe {
+            self.0
+                .subarray(start as u32, end as u32)
+                .raw_copy_to_ptr(out.as_mut_ptr().cast())
+        }
+    }
 }
 
 /// A JS options object: `undefined`/`null` (no options, `Ok(None)`) or an object.
@@ -108,10 +134,20 @@ pub struct WasmModel {
 impl WasmModel {
     /// Loads a safetensors model file. `options` (`{ arch, width, padding, activation, inputSize,
     /// labels }`, all optional) describes a plain checkpoint or overrides a self-describing one.
+    ///
+    /// The bytes stay in JavaScript: each tensor is copied from them straight into the buffer the
+    /// model keeps (see [`JsBytes`]).
     #[wasm_bindgen(constructor)]
-    pub fn new(bytes: &[u8], options: JsValue) -> Result<WasmModel, JsValue> {
+    pub fn new(
+        #[wasm_bindgen(unchecked_param_type = "Uint8Array")] bytes: JsValue,
+        options: JsValue,
+    ) -> Result<WasmModel, JsValue> {
         let options = load_options(&options).map_err(js_error)?;
-        let model = Model::load(bytes, &options).map_err(js_error)?;
+        let bytes = bytes
+            .dyn_into::<Uint8Array>()
+            .map_err(|_| js_error(Error::bad_model("the model's bytes must be a Uint8Array")))?;
+        let checkpoint = Checkpoint::from_source(Box::new(JsBytes(bytes))).map_err(js_error)?;
+        let model = Model::load_checkpoint(checkpoint, &options).map_err(js_error)?;
         Ok(WasmModel { model })
     }
 

@@ -35,29 +35,46 @@ async fn model_bytes() -> Vec<u8> {
         .bytes
 }
 
+/// Bytes as JavaScript passes them: a `Uint8Array`, which the model reads tensor by tensor.
+fn js_bytes(bytes: &[u8]) -> JsValue {
+    js_sys::Uint8Array::from(bytes).into()
+}
+
 async fn check_boundary() {
     let bytes = model_bytes().await;
-    let err = WasmModel::new(&bytes[..100], JsValue::UNDEFINED)
+    let err = WasmModel::new(js_bytes(&bytes[..100]), JsValue::UNDEFINED)
         .err()
         .unwrap();
     assert_eq!(code(&err), "BAD_MODEL");
+    // Anything but a Uint8Array is refused, not read.
+    for not_bytes in [
+        JsValue::from_str("model.safetensors"),
+        js_sys::Array::of1(&1.into()).into(),
+        js_sys::ArrayBuffer::new(8).into(),
+        JsValue::NULL,
+    ] {
+        let err = WasmModel::new(not_bytes, JsValue::UNDEFINED).err().unwrap();
+        assert_eq!(code(&err), "BAD_MODEL");
+    }
 
     // A plain checkpoint needs its architecture, given as an options object.
     let plain = shared("weights/mobilenetv2_100.safetensors").await;
-    let err = WasmModel::new(&plain, JsValue::UNDEFINED).err().unwrap();
+    let err = WasmModel::new(js_bytes(&plain), JsValue::UNDEFINED)
+        .err()
+        .unwrap();
     assert_eq!(code(&err), "UNKNOWN_ARCH");
     let options = js_sys::Object::new();
     Reflect::set(&options, &"arch".into(), &"mobilenet_v2".into()).unwrap();
     Reflect::set(&options, &"width".into(), &"wide".into()).unwrap();
-    let err = WasmModel::new(&plain, options.clone().into())
+    let err = WasmModel::new(js_bytes(&plain), options.clone().into())
         .err()
         .unwrap();
     assert_eq!(code(&err), "BAD_CONFIG");
     Reflect::set(&options, &"width".into(), &1.0.into()).unwrap();
-    let v2 = WasmModel::new(&plain, options.into()).unwrap();
+    let v2 = WasmModel::new(js_bytes(&plain), options.into()).unwrap();
     assert_eq!(Reflect::get(&v2.info(), &"labels".into()).unwrap(), false);
 
-    let model = WasmModel::new(&bytes, JsValue::NULL).unwrap();
+    let model = WasmModel::new(js_bytes(&bytes), JsValue::NULL).unwrap();
     let info = model.info();
     assert_eq!(
         Reflect::get(&info, &"arch".into()).unwrap(),

@@ -106,9 +106,8 @@ async fn check_missing_and_extra_tensors() {
             .names()
             .filter(|n| *n != skip)
             .map(|n| {
-                let t = checkpoint.tensor(n).unwrap();
-                let values = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
-                (n.to_string(), t.dims().to_vec(), values)
+                let (shape, values) = checkpoint.read(n).unwrap();
+                (n.to_string(), shape, values)
             })
             .collect();
         if extra {

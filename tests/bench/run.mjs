@@ -43,21 +43,42 @@ for (const file of [
 const shared = await serveShared();
 const server = await serveDir(site);
 
-/** One run of the bench page in a browser of its own (so nothing compiled is shared between runs). */
-async function benchPage(settings) {
+/** `run(page)` on the bench page in a browser of its own (so nothing compiled is shared). */
+async function inFreshBrowser(run) {
   const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
     await page.goto(`${server.url}/index.html?shared=${shared.url}`);
     await page.waitForFunction(() => window.benchReady === true);
-    return await page.evaluate(
-      ([models, warmup, runs, settings]) => window.runBench(models, warmup, runs, settings),
-      [MODELS, WARMUP, RUNS, settings],
-    );
+    return await run(page);
   } finally {
     await browser.close();
   }
+}
+
+const benchPage = (settings) =>
+  inFreshBrowser((page) =>
+    page.evaluate(
+      ([models, warmup, runs, settings]) => window.runBench(models, warmup, runs, settings),
+      [MODELS, WARMUP, RUNS, settings],
+    ),
+  );
+
+/** Init of the first model, each time in a fresh browser: its median and range over `INIT_RUNS`. */
+const INIT_RUNS = 7;
+async function initTimes(relaxedSimd) {
+  const ms = [];
+  for (let i = 0; i < INIT_RUNS; i++) {
+    const { initMs, simd } = await inFreshBrowser((page) =>
+      page.evaluate(([model, relaxed]) => window.runInit(model, relaxed), [MODELS[0], relaxedSimd]),
+    );
+    if (!relaxedSimd && simd !== "simd128") throw new Error(`init ran ${simd}, not SIMD128`);
+    ms.push(initMs);
+  }
+  ms.sort((a, b) => a - b);
+  const f = (v) => v.toFixed(1);
+  return `${f(ms[ms.length >> 1])} ms (${f(ms[0])}–${f(ms[ms.length - 1])})`;
 }
 
 const maxDiff = (a, b) => a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
@@ -69,13 +90,17 @@ const sizes = (file) => {
 try {
   const relaxed = await benchPage({ relaxedSimd: true, withOthers: true });
   const simd128 = await benchPage({ relaxedSimd: false, withOthers: false });
+  const init = { relaxed: await initTimes(true), simd128: await initTimes(false) };
   if (relaxed.simd !== "relaxed-simd") console.log(`note: this browser has no relaxed SIMD; "ours" ran ${relaxed.simd}`);
   const ortVersion = JSON.parse(readFileSync(join(ROOT, "node_modules/onnxruntime-web/package.json"))).version;
   console.log(`${relaxed.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? relaxed.userAgent}, one thread, 224x224, ${WARMUP} warm-ups + ${RUNS} runs, median/p90 ms`);
   console.log(`ours: ${tarball().split("/").pop()}: ${sizes("mobilenet_wasm_relaxed_bg.wasm")}, ${sizes("mobilenet_wasm_bg.wasm")}`);
   const tfjsVersion = JSON.parse(readFileSync(join(ROOT, "node_modules/@tensorflow/tfjs-backend-wasm/package.json"))).version;
   console.log(`onnxruntime-web ${ortVersion} (wasm, SIMD, numThreads 1); TensorFlow.js ${tfjsVersion} (wasm backend: XNNPACK, SIMD, one thread)`);
-  console.log(`init (wasm fetch + compile + first model from bytes): ${MODELS[0].name} ${relaxed.initMs.toFixed(1)} ms (relaxed), ${simd128.initMs.toFixed(1)} ms (SIMD128)`);
+  console.log(
+    `init (wasm compile + first model from bytes in memory), median (range) of ${INIT_RUNS} fresh browsers: ` +
+      `${MODELS[0].name} ${init.relaxed} relaxed, ${init.simd128} SIMD128`,
+  );
   const row = (cells) => console.log(cells.map((c, i) => (i === 0 ? String(c).padEnd(22) : String(c).padStart(8))).join(" "));
   row(["model", "ours", "p90", "SIMD128", "ort-web", "p90", "TF.js", "p90", "/ort", "/TF.js", "GFLOP/s", "load ms", "640x480", "|Δ| ort", "|Δ| TF.js", "|Δ| 128"]);
   relaxed.results.forEach((r, i) => {

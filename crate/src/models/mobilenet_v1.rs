@@ -1,9 +1,8 @@
 //! MobileNetV1 (Howard et al., "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision
 //! Applications", 2017) in the flat layout `features.{i}` = conv → BN → activation.
 
-use candle_nn::VarBuilder;
-
 use super::{conv_bn, num_classes, Network};
+use crate::checkpoint::Weights;
 use crate::config::{ModelConfig, V1Activation};
 use crate::error::Result;
 use crate::layers::{Activation, BuildContext, ConvSpec, Linear};
@@ -29,13 +28,13 @@ const STEM_CHANNELS: usize = 32;
 /// TF-slim's `min_depth`: no layer is thinner than this, whatever the width multiplier.
 const MIN_DEPTH: usize = 8;
 
-pub fn build(config: &ModelConfig, ctx: &BuildContext, vb: VarBuilder) -> Result<Network> {
+pub fn build(config: &ModelConfig, ctx: &BuildContext, root: Weights) -> Result<Network> {
     let depth = |c: usize| ((c as f64 * config.width) as usize).max(MIN_DEPTH);
     let act = match config.v1_activation {
         V1Activation::Relu6 => Activation::Relu6,
         V1Activation::Relu => Activation::Relu,
     };
-    let features = vb.pp("features");
+    let features = root.pp("features");
     let layer = |index: usize, spec: ConvSpec| conv_bn(&features.pp(index), spec, ctx);
     let mut layers: Vec<Box<dyn candle_core::Module + Send + Sync>> = Vec::new();
 
@@ -54,7 +53,7 @@ pub fn build(config: &ModelConfig, ctx: &BuildContext, vb: VarBuilder) -> Result
         input = output;
     }
 
-    let head = vb.pp("classifier");
+    let head = root.pp("classifier");
     let classes = num_classes(config, &head)?;
     Ok(Network {
         features: layers,

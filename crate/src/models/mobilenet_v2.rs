@@ -1,9 +1,8 @@
 //! MobileNetV2 (Sandler et al., "MobileNetV2: Inverted Residuals and Linear Bottlenecks", 2018),
 //! torchvision layout.
 
-use candle_nn::VarBuilder;
-
 use super::{conv_bn, num_classes, Network};
+use crate::checkpoint::Weights;
 use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::layers::{
@@ -24,9 +23,9 @@ const STEM_CHANNELS: usize = 32;
 const LAST_CHANNEL: usize = 1280;
 const ACT: Activation = Activation::Relu6;
 
-pub fn build(config: &ModelConfig, ctx: &BuildContext, vb: VarBuilder) -> Result<Network> {
+pub fn build(config: &ModelConfig, ctx: &BuildContext, root: Weights) -> Result<Network> {
     let width = config.width;
-    let features = vb.pp("features");
+    let features = root.pp("features");
     let mut layers: Vec<Box<dyn candle_core::Module + Send + Sync>> = Vec::new();
 
     let mut input = make_divisible(STEM_CHANNELS as f64 * width, 8);
@@ -67,7 +66,7 @@ pub fn build(config: &ModelConfig, ctx: &BuildContext, vb: VarBuilder) -> Result
     let spec = ConvSpec::pointwise(input, last, ACT);
     layers.push(Box::new(conv_bn(&features.pp(index), spec, ctx)?));
 
-    let head = vb.pp("classifier").pp(1);
+    let head = root.pp("classifier").pp(1);
     let classes = num_classes(config, &head)?;
     Ok(Network {
         features: layers,

@@ -1,8 +1,7 @@
 //! MobileNetV3 (Howard et al., "Searching for MobileNetV3", 2019), torchvision layout.
 
-use candle_nn::VarBuilder;
-
 use super::{conv_bn, num_classes, Network};
+use crate::checkpoint::Weights;
 use crate::config::{Architecture, ModelConfig};
 use crate::error::Result;
 use crate::layers::{
@@ -81,13 +80,13 @@ const LARGE: [Bneck; 15] = [
 ];
 const LARGE_LAST_CHANNEL: usize = 1280;
 
-pub fn build(config: &ModelConfig, ctx: &BuildContext, vb: VarBuilder) -> Result<Network> {
+pub fn build(config: &ModelConfig, ctx: &BuildContext, root: Weights) -> Result<Network> {
     let (table, last_channel): (&[Bneck], usize) = match config.arch {
         Architecture::MobileNetV3Large => (&LARGE, LARGE_LAST_CHANNEL),
         _ => (&SMALL, SMALL_LAST_CHANNEL),
     };
     let channels = |c: usize| make_divisible(c as f64 * config.width, 8);
-    let features = vb.pp("features");
+    let features = root.pp("features");
     let mut layers: Vec<Box<dyn candle_core::Module + Send + Sync>> = Vec::new();
 
     let stem = channels(table[0].input);
@@ -143,7 +142,7 @@ pub fn build(config: &ModelConfig, ctx: &BuildContext, vb: VarBuilder) -> Result
     )?));
 
     let hidden = channels(last_channel);
-    let head = vb.pp("classifier");
+    let head = root.pp("classifier");
     let classes = num_classes(config, &head.pp(3))?;
     Ok(Network {
         features: layers,

@@ -2,9 +2,8 @@
 //! ECCV 2020), as the official `mnext.py` builds it; its block variants differ from the paper's
 //! drawing (see `../shared/reference/synthetic/README.md`).
 
-use candle_nn::VarBuilder;
-
 use super::{conv_bn, num_classes, Network};
+use crate::checkpoint::Weights;
 use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::layers::{
@@ -26,9 +25,9 @@ const STEM_CHANNELS: usize = 32;
 const ACT: Activation = Activation::Relu6;
 const LINEAR: Activation = Activation::Identity;
 
-pub fn build(config: &ModelConfig, ctx: &BuildContext, vb: VarBuilder) -> Result<Network> {
+pub fn build(config: &ModelConfig, ctx: &BuildContext, root: Weights) -> Result<Network> {
     let channels = |c: usize| make_divisible(c as f64 * config.width, 8);
-    let features = vb.pp("features");
+    let features = root.pp("features");
     let mut layers: Vec<Box<dyn candle_core::Module + Send + Sync>> = Vec::new();
 
     let mut input = channels(STEM_CHANNELS);
@@ -56,7 +55,7 @@ pub fn build(config: &ModelConfig, ctx: &BuildContext, vb: VarBuilder) -> Result
         }
     }
 
-    let head = vb.pp("classifier").pp(1);
+    let head = root.pp("classifier").pp(1);
     let classes = num_classes(config, &head)?;
     Ok(Network {
         features: layers,
@@ -66,7 +65,7 @@ pub fn build(config: &ModelConfig, ctx: &BuildContext, vb: VarBuilder) -> Result
 
 /// One `SGBlock`: which convs exist follows the official code's branches, in its order.
 fn sandglass(
-    conv: &VarBuilder,
+    conv: &Weights,
     input: usize,
     output: usize,
     t: usize,

@@ -7,8 +7,8 @@ pub mod mobilenet_v3;
 pub mod mobilenext;
 
 use candle_core::{Module, Tensor};
-use candle_nn::VarBuilder;
 
+use crate::checkpoint::Weights;
 use crate::config::{Architecture, ModelConfig};
 use crate::error::{Error, Result};
 use crate::layers::{global_avg_pool, BuildContext, ConvBnAct, ConvSpec, Linear};
@@ -51,8 +51,8 @@ impl Network {
     }
 }
 
-/// Builds the network `config` describes from the tensors under `vb`.
-pub fn build(config: &ModelConfig, vb: VarBuilder) -> Result<Network> {
+/// Builds the network `config` describes from the tensors under `root`.
+pub fn build(config: &ModelConfig, root: Weights) -> Result<Network> {
     config.validate()?;
     let ctx = BuildContext {
         padding: config.padding,
@@ -61,37 +61,34 @@ pub fn build(config: &ModelConfig, vb: VarBuilder) -> Result<Network> {
     };
     match config.arch {
         Architecture::MobileNetV3Small | Architecture::MobileNetV3Large => {
-            mobilenet_v3::build(config, &ctx, vb)
+            mobilenet_v3::build(config, &ctx, root)
         }
-        Architecture::MobileNetV2 => mobilenet_v2::build(config, &ctx, vb),
-        Architecture::MobileNetV1 => mobilenet_v1::build(config, &ctx, vb),
-        Architecture::MobileNeXt => mobilenext::build(config, &ctx, vb),
+        Architecture::MobileNetV2 => mobilenet_v2::build(config, &ctx, root),
+        Architecture::MobileNetV1 => mobilenet_v1::build(config, &ctx, root),
+        Architecture::MobileNeXt => mobilenext::build(config, &ctx, root),
     }
 }
 
 /// A conv followed by its BatchNorm as torchvision's `Conv2dNormActivation` (and the flat V1 layout)
 /// names them: `{module}.0` is the conv, `{module}.1` the BatchNorm.
-fn conv_bn(module: &VarBuilder, spec: ConvSpec, ctx: &BuildContext) -> Result<ConvBnAct> {
+fn conv_bn(module: &Weights, spec: ConvSpec, ctx: &BuildContext) -> Result<ConvBnAct> {
     ConvBnAct::load(module.pp(0), module.pp(1), spec, ctx)
 }
 
 /// The class count: the configured one, or the row count of the final classifier weight.
-fn num_classes(config: &ModelConfig, final_linear: &VarBuilder) -> Result<usize> {
+fn num_classes(config: &ModelConfig, final_linear: &Weights) -> Result<usize> {
     let n = match config.num_classes {
         Some(n) => n,
-        None => {
-            let w = final_linear.get_unchecked("weight")?;
-            match w.dims() {
-                [rows, _] => *rows,
-                dims => {
-                    return Err(Error::TensorShape {
-                        name: format!("{}.weight", final_linear.prefix()),
-                        expected: vec![0, 0],
-                        actual: dims.to_vec(),
-                    })
-                }
+        None => match final_linear.shape("weight")? {
+            [rows, _] => *rows,
+            dims => {
+                return Err(Error::TensorShape {
+                    name: format!("{}.weight", final_linear.prefix()),
+                    expected: vec![0, 0],
+                    actual: dims.to_vec(),
+                })
             }
-        }
+        },
     };
     if n == 0 {
         return Err(Error::bad_config("the classifier has no classes"));

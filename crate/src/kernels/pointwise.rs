@@ -3,11 +3,12 @@
 //! activation applied as each tile is stored: no broadcast, copy or second tensor as with candle's
 //! matmul followed by a separate op.
 //!
-//! In WebAssembly, layers use [`pointwise_tiled`], register tiles of 4 output channels × 8 pixels
-//! over weights packed at load: in Chromium it runs V3-Small, V2, V3-Large and MobileNeXt 5–10 %
-//! faster than [`pointwise`] (the `gemm` crate's generic kernel, which the stem's im2col product
-//! and native builds still use). Tried and slower: 4 × 12 tiles, and broadcasting weights by lane
-//! shuffles instead of splats.
+//! In WebAssembly, layers use [`pointwise_tiled`], register tiles of 3 output channels × 12 pixels
+//! over weights packed at load, faster in Chromium than [`pointwise`] (the `gemm` crate's generic
+//! kernel, which native builds keep). The tile's shape was measured (relaxed SIMD, V2): 3 × 12
+//! beats 4 × 8 by 5 % once binaryen folds constant offsets into its loads (see `crate/Cargo.toml`);
+//! 2 × 16, 2 × 20, 3 × 16, 4 × 12, 5 × 8 and 6 × 8 are slower (9–100 %: V8 has 16 vector
+//! registers). Broadcasting weights by lane shuffles instead of splats is slower too.
 
 use candle_core::{CpuStorage, Layout, Shape};
 
@@ -16,7 +17,11 @@ use super::simd::F32x4;
 use super::storage_f32;
 
 /// Output channels per register tile of [`pointwise_tiled`].
-pub const TILE_ROWS: usize = 4;
+pub const TILE_ROWS: usize = 3;
+/// 4-lane vectors of pixels per register tile of [`pointwise_tiled`]: with [`TILE_ROWS`], 9
+/// accumulators, 3 input vectors and a weight splat in V8's 16 registers.
+const TILE_VECTORS: usize = 3;
+const TILE_PIXELS: usize = 4 * TILE_VECTORS;
 
 /// Whether layers pack their weights for [`pointwise_tiled`]: in WebAssembly. Natively the `gemm`
 /// crate's AVX/FMA kernels are faster (V2 14.5 ms against 25 ms with the tiled kernel's portable
@@ -39,10 +44,10 @@ pub fn pack_weights(weights: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     packed
 }
 
-/// [`pointwise_reference`] by register tiles of [`TILE_ROWS`] output channels × 8 pixels (eight
-/// 4-lane accumulators), summing input channels in order, with bias and activation applied as each
-/// tile is stored. `packed` comes from [`pack_weights`]. (Copying each chunk of the input into a
-/// panel of contiguous 8-pixel columns first, as BLAS packs its operands, measured slower.)
+/// [`pointwise_reference`] by register tiles of [`TILE_ROWS`] output channels × `TILE_PIXELS`
+/// pixels, summing input channels in order, with bias and activation applied as each tile is
+/// stored. `packed` comes from [`pack_weights`]. (Copying each chunk of the input into a panel of
+/// contiguous tile-wide columns first, as BLAS packs its operands, measured slower.)
 pub fn pointwise_tiled(
     x: &[f32],
     packed: &[f32],
@@ -56,9 +61,9 @@ pub fn pointwise_tiled(
     let blocks = cout.div_ceil(TILE_ROWS);
     assert_eq!(packed.len(), blocks * cin * TILE_ROWS);
     assert_images(x, out, cin, cout, plane);
-    // Pixels per pass over every block: a multiple of 8 whose `cin` input rows stay in L2 while
-    // each block of output channels reads them (early layers' planes are megabytes).
-    let chunk = (CHUNK_BYTES / (4 * cin)).max(8) / 8 * 8;
+    // Pixels per pass over every block: a multiple of the tile width whose `cin` input rows stay
+    // in L2 while each block of output channels reads them (early layers' planes are megabytes).
+    let chunk = (CHUNK_BYTES / (4 * cin)).max(TILE_PIXELS) / TILE_PIXELS * TILE_PIXELS;
     with_activation!(act, A => {
         for (image, result) in x
             .chunks_exact(cin * plane)
@@ -80,8 +85,8 @@ pub fn pointwise_tiled(
 /// Input bytes [`pointwise_tiled`] works on at a time.
 const CHUNK_BYTES: usize = 256 * 1024;
 
-/// One block of output channels over the pixels `pixels` of a plane of `plane`; only the range's
-/// last few pixels (not a multiple of 8) are computed one at a time.
+/// One block of output channels over the pixels `pixels` of a plane of `plane`: whole tiles, then
+/// one vector of pixels at a time, and only the last 0–3 pixels one at a time.
 #[inline(always)]
 fn tile_rows<A: ActivationKernel>(
     image: &[f32],
@@ -94,39 +99,16 @@ fn tile_rows<A: ActivationKernel>(
 ) {
     let cin = weights.len() / TILE_ROWS;
     let rows = bias.len();
-    assert!(pixels.end <= plane);
+    assert!(pixels.end <= plane && image.len() >= cin * plane);
     let mut p = pixels.start;
-    while p + 8 <= pixels.end {
-        let mut acc = [[F32x4::splat(0.0); 2]; TILE_ROWS];
-        for ci in 0..cin {
-            // SAFETY: `ci < cin` and `p + 8 <= plane`, so both reads lie inside `image`
-            // (`cin × plane` values); `weights` holds `cin × TILE_ROWS`.
-            let (x0, x1, w) = unsafe {
-                let row = image.as_ptr().add(ci * plane + p);
-                (
-                    F32x4::load_ptr(row),
-                    F32x4::load_ptr(row.add(4)),
-                    weights.as_ptr().add(ci * TILE_ROWS),
-                )
-            };
-            for (r, a) in acc.iter_mut().enumerate() {
-                // SAFETY: `r < TILE_ROWS`. A scalar load + splat per row beats one vector load
-                // and four lane shuffles in V8.
-                let wr = F32x4::splat(unsafe { *w.add(r) });
-                a[0] = a[0].mul_add(wr, x0);
-                a[1] = a[1].mul_add(wr, x1);
-            }
-        }
-        // Padding rows of the last block are computed but not stored.
-        for (r, (a, &b)) in acc.iter().zip(bias).enumerate() {
-            let at = (first_row + r) * plane + p;
-            let b = F32x4::splat(b);
-            A::vector(a[0] + b).store(out, at);
-            A::vector(a[1] + b).store(out, at + 4);
-        }
-        p += 8;
+    while p + TILE_PIXELS <= pixels.end {
+        tile::<A, TILE_VECTORS>(image, weights, bias, plane, p, out, first_row);
+        p += TILE_PIXELS;
     }
-    // The last few pixels, one at a time.
+    while p + 4 <= pixels.end {
+        tile::<A, 1>(image, weights, bias, plane, p, out, first_row);
+        p += 4;
+    }
     for p in p..pixels.end {
         for r in 0..rows {
             let mut acc = 0.0f32;
@@ -134,6 +116,50 @@ fn tile_rows<A: ActivationKernel>(
                 acc += weights[ci * TILE_ROWS + r] * image[ci * plane + p];
             }
             out[(first_row + r) * plane + p] = A::scalar(acc + bias[r]);
+        }
+    }
+}
+
+/// The register tile of [`TILE_ROWS`] output channels × `VECTORS` 4-pixel vectors from pixel `p`,
+/// summing input channels in order; bias and activation applied as it is stored. The caller
+/// guarantees `p + 4 · VECTORS <= plane` and that `image` holds `cin × plane` values.
+#[inline(always)]
+fn tile<A: ActivationKernel, const VECTORS: usize>(
+    image: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    plane: usize,
+    p: usize,
+    out: &mut [f32],
+    first_row: usize,
+) {
+    let cin = weights.len() / TILE_ROWS;
+    let mut acc = [[F32x4::splat(0.0); VECTORS]; TILE_ROWS];
+    for ci in 0..cin {
+        // SAFETY: `ci < cin` and `p + 4 · VECTORS <= plane`, so the reads lie inside `image`;
+        // `weights` holds `cin × TILE_ROWS`.
+        let (x, w) = unsafe {
+            let row = image.as_ptr().add(ci * plane + p);
+            (
+                std::array::from_fn::<_, VECTORS, _>(|v| F32x4::load_ptr(row.add(4 * v))),
+                weights.as_ptr().add(ci * TILE_ROWS),
+            )
+        };
+        for (r, a) in acc.iter_mut().enumerate() {
+            // SAFETY: `r < TILE_ROWS`. A scalar load + splat per row beats one vector load and
+            // lane shuffles in V8.
+            let wr = F32x4::splat(unsafe { *w.add(r) });
+            for (a, x) in a.iter_mut().zip(&x) {
+                *a = a.mul_add(wr, *x);
+            }
+        }
+    }
+    // Padding rows of the last block are computed but not stored.
+    for (r, (a, &b)) in acc.iter().zip(bias).enumerate() {
+        let at = (first_row + r) * plane + p;
+        let b = F32x4::splat(b);
+        for (v, a) in a.iter().enumerate() {
+            A::vector(*a + b).store(out, at + 4 * v);
         }
     }
 }
@@ -309,7 +335,8 @@ mod tests {
             (1, 1, 1, 1),
             (1, 7, 6, 12),
             (2, 5, 9, 3),
-            // Several pixel chunks, the last of them not a multiple of 8.
+            // Several pixel chunks, the last ending in a 4-pixel vector and 3 single pixels;
+            // 196 pixels end in a vector, 49 in a single pixel.
             (1, 96, 8, 1003),
         ] {
             let x = test_values(images * cin * plane, 1);

@@ -48,6 +48,7 @@ use lane_ops;
 #[cfg(target_arch = "wasm32")]
 mod imp {
     use core::arch::wasm32::*;
+    use std::mem::MaybeUninit;
 
     #[derive(Clone, Copy)]
     pub struct F32x4(v128);
@@ -97,6 +98,13 @@ mod imp {
             // SAFETY: as in `load`.
             unsafe { v128_store(s.as_mut_ptr() as *mut v128, self.0) }
         }
+        /// `store` into memory not yet initialised.
+        #[inline(always)]
+        pub fn store_uninit(self, s: &mut [MaybeUninit<f32>], i: usize) {
+            let s = &mut s[i..i + 4];
+            // SAFETY: as in `load`.
+            unsafe { v128_store(s.as_mut_ptr() as *mut v128, self.0) }
+        }
         /// `max(self, o)`; NaN handling as `pmax` (inputs are finite here).
         #[inline(always)]
         pub fn max(self, o: Self) -> Self {
@@ -129,6 +137,7 @@ mod imp {
 
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
+    use std::mem::MaybeUninit;
     #[derive(Clone, Copy)]
     pub struct F32x4([f32; 4]);
 
@@ -171,6 +180,13 @@ mod imp {
         #[inline(always)]
         pub fn store(self, s: &mut [f32], i: usize) {
             s[i..i + 4].copy_from_slice(&self.0);
+        }
+        /// `store` into memory not yet initialised.
+        #[inline(always)]
+        pub fn store_uninit(self, s: &mut [MaybeUninit<f32>], i: usize) {
+            for (d, v) in s[i..i + 4].iter_mut().zip(self.0) {
+                d.write(v);
+            }
         }
         #[inline(always)]
         fn zip(self, o: Self, f: impl Fn(f32, f32) -> f32) -> Self {

@@ -11,16 +11,29 @@ ort.env.wasm.wasmPaths = new URL("./ort/", location.href).href;
 const shared = new URLSearchParams(location.search).get("shared");
 const bytes = async (path) => new Uint8Array(await (await fetch(`${shared}/${path}`)).arrayBuffer());
 
-async function time(run, warmup, runs) {
-  for (let i = 0; i < warmup; i++) await run();
-  const ms = [];
-  for (let i = 0; i < runs; i++) {
-    const start = performance.now();
-    await run();
-    ms.push(performance.now() - start);
-  }
-  ms.sort((a, b) => a - b);
+/** Median, 90th percentile and minimum of `ms`. */
+function summary(ms) {
+  ms = [...ms].sort((a, b) => a - b);
   return { median: ms[Math.floor(ms.length / 2)], p90: ms[Math.floor(ms.length * 0.9)], min: ms[0] };
+}
+
+/**
+ * Times each of `runners` (name → async function) `runs` times after `warmup` calls each, taking
+ * turns run by run: a slow spell of the machine then weighs on every runner alike, and their
+ * ratios stay meaningful on a noisy machine.
+ */
+async function timeInTurns(runners, warmup, runs) {
+  const entries = Object.entries(runners);
+  for (const [, run] of entries) for (let i = 0; i < warmup; i++) await run();
+  const ms = Object.fromEntries(entries.map(([name]) => [name, []]));
+  for (let i = 0; i < runs; i++) {
+    for (const [name, run] of entries) {
+      const start = performance.now();
+      await run();
+      ms[name].push(performance.now() - start);
+    }
+  }
+  return Object.fromEntries(entries.map(([name]) => [name, summary(ms[name])]));
 }
 
 /** A deterministic, roughly normalized-image-like input. */
@@ -35,31 +48,8 @@ function input() {
 }
 
 /**
- * Init as the issue defines it, in a page that has not loaded our module yet: wasm compile and
- * instantiate, then the first model built from bytes in memory. Both files are fetched before the
- * clock starts (the module through a `blob:` URL, so the package still compiles it streaming).
- */
-window.runInit = async ({ weights, options }, relaxedSimd) => {
-  const modelBytes = await bytes(weights);
-  const wasmFile = relaxedSimd ? "mobilenet_wasm_relaxed_bg.wasm" : "mobilenet_wasm_bg.wasm";
-  const wasm = await (await fetch(new URL(wasmFile, import.meta.resolve("mobilenet-wasm")))).blob();
-  const wasmUrl = URL.createObjectURL(new Blob([wasm], { type: "application/wasm" }));
-  const start = performance.now();
-  const ours = await Classifier.load(modelBytes, {
-    ...options,
-    cache: false,
-    relaxedSimd,
-    ...(relaxedSimd ? { relaxedWasmUrl: wasmUrl } : { wasmUrl }),
-  });
-  const initMs = performance.now() - start;
-  const simd = ours.info.simd;
-  ours.dispose();
-  return { initMs, simd };
-};
-
-/**
  * Times each model with our package (the relaxed-SIMD or the SIMD128 module, as `relaxedSimd` asks)
- * and, with `withOthers`, onnxruntime-web and TensorFlow.js.
+ * and, with `withOthers`, onnxruntime-web and TensorFlow.js, all three taking turns.
  */
 window.runBench = async (models, warmup, runs, { relaxedSimd, withOthers }) => {
   const tensor = input();
@@ -76,24 +66,27 @@ window.runBench = async (models, warmup, runs, { relaxedSimd, withOthers }) => {
     const reloadStart = performance.now();
     (await Classifier.load(modelBytes, { ...options, cache: false })).dispose();
     const reloadMs = performance.now() - reloadStart;
-    const oursTime = await time(() => ours.logitsFromTensor(tensor, 224, 224), warmup, runs);
-    const frameTime = await time(() => ours.classify(frame), 3, Math.max(10, runs / 5));
-    const oursLogits = await ours.logitsFromTensor(tensor, 224, 224);
-    ours.dispose();
-    const result = { name, ours: oursTime, frame: frameTime, loadMs, reloadMs, oursLogits: Array.from(oursLogits) };
+    const runners = { ours: () => ours.logitsFromTensor(tensor, 224, 224) };
+    let session, feeds, tfjs;
     if (withOthers) {
       tfjsReady ??= setupTfjs(new URL("./tfjs/", location.href).href);
       await tfjsReady;
-      const session = await ort.InferenceSession.create(await bytes(onnx), {
+      session = await ort.InferenceSession.create(await bytes(onnx), {
         executionProviders: ["wasm"],
         graphOptimizationLevel: "all",
       });
-      const feeds = { [session.inputNames[0]]: new ort.Tensor("float32", tensor, [1, 3, 224, 224]) };
-      result.ort = await time(() => session.run(feeds), warmup, runs);
+      feeds = { [session.inputNames[0]]: new ort.Tensor("float32", tensor, [1, 3, 224, 224]) };
+      tfjs = await tfjsModel(name, modelBytes);
+      runners.ort = () => session.run(feeds);
+      runners.tfjs = () => tfjs.predict(tensor);
+    }
+    const result = { name, loadMs, reloadMs, ...(await timeInTurns(runners, warmup, runs)) };
+    result.frame = (await timeInTurns({ frame: () => ours.classify(frame) }, 3, Math.max(10, runs / 5))).frame;
+    result.oursLogits = Array.from(await ours.logitsFromTensor(tensor, 224, 224));
+    ours.dispose();
+    if (withOthers) {
       result.ortLogits = Array.from((await session.run(feeds))[session.outputNames[0]].data);
       await session.release();
-      const tfjs = await tfjsModel(name, modelBytes);
-      result.tfjs = await time(() => tfjs.predict(tensor), warmup, runs);
       result.tfjsLogits = Array.from(tfjs.predict(tensor));
       tfjs.dispose();
     }

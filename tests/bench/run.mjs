@@ -43,14 +43,14 @@ for (const file of [
 const shared = await serveShared();
 const server = await serveDir(site);
 
-/** `run(page)` on the bench page in a browser of its own (so nothing compiled is shared). */
-async function inFreshBrowser(run) {
+/** `run(page)` on `html` in a browser of its own (so nothing compiled is shared). */
+async function inFreshBrowser(html, run) {
   const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
-    await page.goto(`${server.url}/index.html?shared=${shared.url}`);
-    await page.waitForFunction(() => window.benchReady === true);
+    await page.goto(`${server.url}/${html}?shared=${shared.url}`);
+    await page.waitForFunction(() => window.benchReady === true || window.initReady === true);
     return await run(page);
   } finally {
     await browser.close();
@@ -58,19 +58,22 @@ async function inFreshBrowser(run) {
 }
 
 const benchPage = (settings) =>
-  inFreshBrowser((page) =>
+  inFreshBrowser("index.html", (page) =>
     page.evaluate(
       ([models, warmup, runs, settings]) => window.runBench(models, warmup, runs, settings),
       [MODELS, WARMUP, RUNS, settings],
     ),
   );
 
-/** Init of the first model, each time in a fresh browser: its median and range over `INIT_RUNS`. */
+/**
+ * Init of the first model, each time in a fresh browser, on a page that loads only our package:
+ * its median and range over `INIT_RUNS`.
+ */
 const INIT_RUNS = 7;
 async function initTimes(relaxedSimd) {
   const ms = [];
   for (let i = 0; i < INIT_RUNS; i++) {
-    const { initMs, simd } = await inFreshBrowser((page) =>
+    const { initMs, simd } = await inFreshBrowser("init.html", (page) =>
       page.evaluate(([model, relaxed]) => window.runInit(model, relaxed), [MODELS[0], relaxedSimd]),
     );
     if (!relaxedSimd && simd !== "simd128") throw new Error(`init ran ${simd}, not SIMD128`);
@@ -93,7 +96,7 @@ try {
   const init = { relaxed: await initTimes(true), simd128: await initTimes(false) };
   if (relaxed.simd !== "relaxed-simd") console.log(`note: this browser has no relaxed SIMD; "ours" ran ${relaxed.simd}`);
   const ortVersion = JSON.parse(readFileSync(join(ROOT, "node_modules/onnxruntime-web/package.json"))).version;
-  console.log(`${relaxed.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? relaxed.userAgent}, one thread, 224x224, ${WARMUP} warm-ups + ${RUNS} runs, median/p90 ms`);
+  console.log(`${relaxed.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? relaxed.userAgent}, one thread, 224x224, ${WARMUP} warm-ups + ${RUNS} runs taking turns (ours, ort-web, TF.js), median/p90 ms`);
   console.log(`ours: ${tarball().split("/").pop()}: ${sizes("mobilenet_wasm_relaxed_bg.wasm")}, ${sizes("mobilenet_wasm_bg.wasm")}`);
   const tfjsVersion = JSON.parse(readFileSync(join(ROOT, "node_modules/@tensorflow/tfjs-backend-wasm/package.json"))).version;
   console.log(`onnxruntime-web ${ortVersion} (wasm, SIMD, numThreads 1); TensorFlow.js ${tfjsVersion} (wasm backend: XNNPACK, SIMD, one thread)`);
@@ -126,7 +129,8 @@ try {
     ]);
   });
   console.log(
-    "ours: the relaxed-SIMD module (median, p90); SIMD128: the other module; /ort, /TF.js: ours ÷ theirs;\n" +
+    "ours: the relaxed-SIMD module (median, p90); SIMD128: the other module (another browser, another time);\n" +
+      "/ort, /TF.js: ours ÷ theirs;\n" +
       "load ms: a model built again from bytes; 640x480: classify() of an RGBA frame, preprocessing included;\n" +
       "|Δ|: max logit difference from ours",
   );

@@ -6,7 +6,7 @@ use candle_core::{CpuStorage, Layout, Shape};
 
 use super::activation::Activation;
 use super::pointwise::{fused_product, weights_len};
-use super::{conv_output_size, storage_f32};
+use super::{conv_output_size, storage_f32, written_vec};
 
 /// Patches of one image `[cin, h, w]`: row `(ci·k + i)·k + j` holds, for every output position,
 /// the input at that tap (zero outside the image).
@@ -84,32 +84,36 @@ impl candle_core::CustomOp1 for DenseConv<'_> {
         }
         let out_h = conv_output_size(h, top, bottom, k, s);
         let out_w = conv_output_size(w, left, right, k, s);
-        let mut out = vec![0.0f32; n * cout * out_h * out_w];
         let mut cols = Vec::new();
-        for (image, result) in x
-            .chunks_exact(cin * h * w)
-            .zip(out.chunks_exact_mut(cout * out_h * out_w))
-        {
-            im2col(
-                image,
-                (cin, h, w),
-                k,
-                s,
-                (top, left),
-                (out_h, out_w),
-                &mut cols,
-            );
-            let taps = cin * k * k;
-            fused_product(
-                &cols,
-                self.weights,
-                self.bias,
-                taps,
-                out_h * out_w,
-                self.activation,
-                result,
-            );
-        }
+        let write = |out: &mut [std::mem::MaybeUninit<f32>]| {
+            for (image, result) in x
+                .chunks_exact(cin * h * w)
+                .zip(out.chunks_exact_mut(cout * out_h * out_w))
+            {
+                im2col(
+                    image,
+                    (cin, h, w),
+                    k,
+                    s,
+                    (top, left),
+                    (out_h, out_w),
+                    &mut cols,
+                );
+                let taps = cin * k * k;
+                fused_product(
+                    &cols,
+                    self.weights,
+                    self.bias,
+                    taps,
+                    out_h * out_w,
+                    self.activation,
+                    result,
+                );
+            }
+        };
+        // SAFETY: `fused_product` writes every value of each image's output, and the images
+        // cover `out` (`x` holds exactly `n` of them: its layout's shape).
+        let out = unsafe { written_vec(n * cout * out_h * out_w, write) };
         Ok((CpuStorage::F32(out), Shape::from((n, cout, out_h, out_w))))
     }
 }

@@ -16,7 +16,7 @@ use candle_core::{CpuStorage, Layout, Shape};
 
 use super::activation::{with_activation, Activation, ActivationKernel};
 use super::simd::F32x4;
-use super::storage_f32;
+use super::{storage_f32, written_vec};
 
 /// Output channels per register tile of [`pointwise_tiled`].
 pub const TILE_ROWS: usize = 3;
@@ -282,8 +282,8 @@ pub fn prepare_weights(weights: Vec<f32>, cout: usize, cin: usize) -> Vec<f32> {
     }
 }
 
-/// `out = act(W·x + b)` per image with the build's kernel: [`pointwise_tiled`] over weights from
-/// [`prepare_weights`] when [`PACKED`], else [`pointwise`].
+/// `out = act(W·x + b)` per image with the build's kernel, writing every value of `out`:
+/// [`pointwise_tiled`] over weights from [`prepare_weights`] when [`PACKED`], else [`pointwise`].
 pub fn fused_product(
     x: &[f32],
     weights: &[f32],
@@ -291,10 +291,16 @@ pub fn fused_product(
     cin: usize,
     plane: usize,
     act: Activation,
-    out: &mut [f32],
+    out: &mut [MaybeUninit<f32>],
 ) {
-    let run = if PACKED { pointwise_tiled } else { pointwise };
-    run(x, weights, bias, cin, plane, act, out)
+    if PACKED {
+        pointwise_tiled_into(x, weights, bias, cin, plane, act, out)
+    } else {
+        out.fill(MaybeUninit::new(0.0));
+        // SAFETY: every value was just initialised.
+        let out = unsafe { &mut *(out as *mut [MaybeUninit<f32>] as *mut [f32]) };
+        pointwise(x, weights, bias, cin, plane, act, out)
+    }
 }
 
 /// A 1×1 convolution layer as a candle op: weights `[cout, cin]` from [`prepare_weights`], bias
@@ -324,28 +330,12 @@ impl candle_core::CustomOp1 for PointwiseConv<'_> {
                 self.weights.len()
             );
         }
-        let len = n * cout * h * w;
-        let out = if PACKED {
-            // Not zeroed first (calloc's memset took ~3 % of V2's time): the kernel writes all.
-            let mut out = Vec::with_capacity(len);
-            let (weights, bias) = (self.weights, self.bias);
-            let spare = &mut out.spare_capacity_mut()[..len];
-            pointwise_tiled_into(x, weights, bias, cin, h * w, self.activation, spare);
-            // SAFETY: `pointwise_tiled_into` wrote each of the `len` values.
-            unsafe { out.set_len(len) };
-            out
-        } else {
-            let mut out = vec![0.0f32; len];
-            pointwise(
-                x,
-                self.weights,
-                self.bias,
-                cin,
-                h * w,
-                self.activation,
-                &mut out,
-            );
-            out
+        let (weights, bias, act) = (self.weights, self.bias, self.activation);
+        // SAFETY: `fused_product` writes every value of its output.
+        let out = unsafe {
+            written_vec(n * cout * h * w, |out| {
+                fused_product(x, weights, bias, cin, h * w, act, out)
+            })
         };
         Ok((CpuStorage::F32(out), Shape::from((n, cout, h, w))))
     }

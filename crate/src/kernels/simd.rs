@@ -64,13 +64,6 @@ mod imp {
             // SAFETY: `s` has exactly 4 elements; v128_load allows unaligned addresses.
             F32x4(unsafe { v128_load(s.as_ptr() as *const v128) })
         }
-        /// Four little-endian f32s from `s[i..i+16]`, at any alignment.
-        #[inline(always)]
-        pub fn from_le_bytes(s: &[u8], i: usize) -> Self {
-            let s = &s[i..i + 16];
-            // SAFETY: `s` has exactly 16 bytes; wasm is little-endian and v128_load unaligned.
-            F32x4(unsafe { v128_load(s.as_ptr() as *const v128) })
-        }
         /// Lanes `s[i], s[i+2], s[i+4], s[i+6]` (reads `s[i..i+8]`).
         #[inline(always)]
         pub fn load_even(s: &[f32], i: usize) -> Self {
@@ -149,14 +142,6 @@ mod imp {
         #[inline(always)]
         pub fn load(s: &[f32], i: usize) -> Self {
             F32x4(s[i..i + 4].try_into().unwrap())
-        }
-        /// Four little-endian f32s from `s[i..i+16]`.
-        #[inline(always)]
-        pub fn from_le_bytes(s: &[u8], i: usize) -> Self {
-            let s = &s[i..i + 16];
-            F32x4(std::array::from_fn(|k| {
-                f32::from_le_bytes(s[4 * k..4 * k + 4].try_into().unwrap())
-            }))
         }
         /// Lanes `s[i], s[i+2], s[i+4], s[i+6]` (requires `s[i..i+8]`, as the wasm version reads it).
         #[inline(always)]

@@ -9,14 +9,16 @@
 //! a sure sign of the wrong architecture, is refused instead of silently half-used.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::rc::Rc;
 
-use safetensors::tensor::{Dtype, Metadata, SafeTensorError, TensorView};
+use safetensors::tensor::{Dtype, TensorView};
 
 use crate::error::{Error, Result};
 use crate::kernels::simd::F32x4;
+
+pub mod header;
 
 /// Buffers PyTorch keeps in a `state_dict` that inference never reads.
 const IGNORED_SUFFIXES: [&str; 1] = ["num_batches_tracked"];
@@ -60,11 +62,13 @@ impl ByteSource for &[u8] {
 /// A parsed safetensors file; its tensors stay in the source until read.
 pub struct Checkpoint<'a> {
     source: Box<dyn ByteSource + 'a>,
-    tensors: HashMap<String, StoredTensor>,
+    /// Sorted by name.
+    tensors: Vec<StoredTensor>,
     metadata: HashMap<String, String>,
 }
 
 struct StoredTensor {
+    name: String,
     dtype: Dtype,
     shape: Vec<usize>,
     /// Offset of the first byte in the source.
@@ -91,60 +95,64 @@ impl<'a> Checkpoint<'a> {
         if source.is_empty() {
             return Err(Error::bad_model("the file is empty"));
         }
-        let not_safetensors = |e: SafeTensorError| {
-            Error::bad_model(format!("not a safetensors file or truncated ({e})"))
+        let not_safetensors = |why: &dyn std::fmt::Display| {
+            Error::bad_model(format!("not a safetensors file or truncated ({why})"))
         };
         if source.len() < HEADER_LENGTH_BYTES {
-            return Err(not_safetensors(SafeTensorError::HeaderTooSmall));
+            return Err(not_safetensors(&"shorter than the 8-byte header length"));
         }
         let length = source.read_vec(0, HEADER_LENGTH_BYTES);
         let header_len = u64::from_le_bytes(length.try_into().expect("8 bytes"));
         let header_len = usize::try_from(header_len)
             .ok()
             .filter(|&n| n <= MAX_HEADER_BYTES)
-            .ok_or_else(|| not_safetensors(SafeTensorError::HeaderTooLarge))?;
+            .ok_or_else(|| not_safetensors(&format!("header length {header_len} is too large")))?;
         let data_start = HEADER_LENGTH_BYTES + header_len;
         if data_start > source.len() {
-            return Err(not_safetensors(SafeTensorError::InvalidHeaderLength));
+            return Err(not_safetensors(&format!(
+                "header length {header_len} runs past the end of the file"
+            )));
         }
         let header = source.read_vec(HEADER_LENGTH_BYTES, header_len);
         let header = std::str::from_utf8(&header)
-            .map_err(|e| not_safetensors(SafeTensorError::InvalidHeader(e)))?;
-        // Deserialising checks that the offsets tile the data without gaps or overlaps and match
-        // each tensor's shape and dtype.
-        let header: Metadata = serde_json::from_str(header)
-            .map_err(|e| not_safetensors(SafeTensorError::InvalidHeaderDeserialization(e)))?;
-        if data_start + header.data_len() != source.len() {
-            return Err(not_safetensors(SafeTensorError::MetadataIncompleteBuffer));
+            .map_err(|e| not_safetensors(&format!("header is not UTF-8: {e}")))?;
+        let header = header::parse(header).map_err(|e| not_safetensors(&e))?;
+        if data_start.checked_add(header.data_len) != Some(source.len()) {
+            return Err(not_safetensors(&format!(
+                "the header describes {} bytes of data, the file holds {}",
+                header.data_len,
+                source.len() - data_start
+            )));
         }
-        let infos = header.tensors();
-        if infos.is_empty() {
+        if header.tensors.is_empty() {
             return Err(Error::bad_model("the file holds no tensors"));
         }
-        let mut tensors = HashMap::with_capacity(infos.len());
-        for (name, info) in infos {
+        let mut tensors = Vec::with_capacity(header.tensors.len());
+        for entry in header.tensors {
+            let name = entry.name;
             if IGNORED_SUFFIXES.iter().any(|s| name.ends_with(s)) {
                 continue;
             }
             if !matches!(
-                info.dtype,
+                entry.dtype,
                 Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64
             ) {
                 return Err(Error::bad_model(format!(
                     "tensor `{name}` has dtype {:?}; only F32, F16, BF16 and F64 are supported",
-                    info.dtype
+                    entry.dtype
                 )));
             }
-            let (start, end) = info.data_offsets;
-            let tensor = StoredTensor {
-                dtype: info.dtype,
-                shape: info.shape.clone(),
+            let (start, end) = entry.offsets;
+            tensors.push(StoredTensor {
+                name,
+                dtype: entry.dtype,
+                shape: entry.shape,
                 start: data_start + start,
                 bytes: end - start,
-            };
-            tensors.insert(name, tensor);
+            });
         }
-        let metadata = header.metadata().clone().unwrap_or_default();
+        tensors.sort_unstable_by(|a, b| a.name.cmp(&b.name));
+        let metadata = header.metadata;
         Ok(Checkpoint {
             source,
             tensors,
@@ -158,14 +166,23 @@ impl<'a> Checkpoint<'a> {
 
     /// The shape and values (as f32) of the tensor `name`, read from the source on each call.
     pub fn read(&self, name: &str) -> Result<(Vec<usize>, Vec<f32>)> {
-        let stored = self.stored(name)?;
+        let (_, stored) = self.stored(name)?;
         Ok((stored.shape.clone(), self.values(name, stored)?))
     }
 
-    fn stored(&self, name: &str) -> Result<&StoredTensor> {
-        self.tensors.get(name).ok_or_else(|| Error::MissingTensor {
-            name: name.to_string(),
-        })
+    fn index(&self, name: &str) -> Option<usize> {
+        self.tensors
+            .binary_search_by(|t| t.name.as_str().cmp(name))
+            .ok()
+    }
+
+    /// The tensor `name` and its index.
+    fn stored(&self, name: &str) -> Result<(usize, &StoredTensor)> {
+        self.index(name)
+            .map(|i| (i, &self.tensors[i]))
+            .ok_or_else(|| Error::MissingTensor {
+                name: name.to_string(),
+            })
     }
 
     /// The values of `stored` widened to f32, refused if any is not finite. Little-endian f32 data
@@ -199,11 +216,12 @@ impl<'a> Checkpoint<'a> {
 
     /// How many values the tensor `name` holds, without reading them.
     pub fn elem_count(&self, name: &str) -> Option<usize> {
-        self.tensors.get(name).map(|t| t.shape.iter().product())
+        self.index(name)
+            .map(|i| self.tensors[i].shape.iter().product())
     }
 
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.tensors.keys().map(String::as_str)
+        self.tensors.iter().map(|t| t.name.as_str())
     }
 
     /// Removes and returns the tensors whose names start with `prefix`, as shapes and values.
@@ -212,25 +230,18 @@ impl<'a> Checkpoint<'a> {
         &mut self,
         prefix: &str,
     ) -> Result<HashMap<String, (Vec<usize>, Vec<f32>)>> {
-        let names: Vec<String> = self
-            .tensors
-            .keys()
+        let taken = self
+            .names()
             .filter(|n| n.starts_with(prefix))
-            .cloned()
-            .collect();
-        let taken = names
-            .iter()
-            .map(|name| Ok((name.clone(), self.read(name)?)))
+            .map(|name| Ok((name.to_string(), self.read(name)?)))
             .collect::<Result<_>>()?;
-        for name in &names {
-            self.tensors.remove(name);
-        }
+        self.tensors.retain(|t| !t.name.starts_with(prefix));
         Ok(taken)
     }
 
     /// The root of the module tree and the record of the names read through it.
     pub fn weights(&self) -> (Weights<'_>, Usage) {
-        let usage = Usage::default();
+        let usage = Usage(Rc::new(RefCell::new(vec![false; self.tensors.len()])));
         let root = Weights {
             checkpoint: self,
             prefix: String::new(),
@@ -246,7 +257,8 @@ impl<'a> Checkpoint<'a> {
 pub struct Weights<'c> {
     checkpoint: &'c Checkpoint<'c>,
     prefix: String,
-    used: Rc<RefCell<HashSet<String>>>,
+    /// Whether each tensor of the checkpoint was read.
+    used: Rc<RefCell<Vec<bool>>>,
 }
 
 impl Weights<'_> {
@@ -274,7 +286,7 @@ impl Weights<'_> {
     /// The values of this module's tensor `name`, which must have `shape`; it counts as read.
     pub fn get(&self, shape: &[usize], name: &str) -> Result<Vec<f32>> {
         let path = self.path(name);
-        let stored = self.checkpoint.stored(&path)?;
+        let (index, stored) = self.checkpoint.stored(&path)?;
         if stored.shape != shape {
             return Err(Error::TensorShape {
                 name: path,
@@ -283,26 +295,30 @@ impl Weights<'_> {
             });
         }
         let values = self.checkpoint.values(&path, stored)?;
-        self.used.borrow_mut().insert(path);
+        self.used.borrow_mut()[index] = true;
         Ok(values)
     }
 
     /// The shape of this module's tensor `name`, without reading it.
     pub fn shape(&self, name: &str) -> Result<&[usize]> {
-        Ok(&self.checkpoint.stored(&self.path(name))?.shape)
+        Ok(&self.checkpoint.stored(&self.path(name))?.1.shape)
     }
 }
 
-/// The names a model builder read from a checkpoint.
-#[derive(Clone, Default)]
-pub struct Usage(Rc<RefCell<HashSet<String>>>);
+/// Which tensors of a checkpoint a model builder read.
+#[derive(Clone)]
+pub struct Usage(Rc<RefCell<Vec<bool>>>);
 
 impl Usage {
     /// Fails when the checkpoint holds tensors the builder never read.
     pub fn ensure_all_used(&self, checkpoint: &Checkpoint) -> Result<()> {
         let used = self.0.borrow();
-        let mut unused: Vec<&str> = checkpoint.names().filter(|n| !used.contains(*n)).collect();
-        unused.sort_unstable();
+        // In name order, as the checkpoint keeps them.
+        let unused: Vec<&str> = checkpoint
+            .names()
+            .zip(used.iter())
+            .filter_map(|(name, &read)| (!read).then_some(name))
+            .collect();
         match unused.first() {
             None => Ok(()),
             Some(first) => Err(Error::UnusedTensors {

@@ -79,6 +79,9 @@ struct StoredTensor {
 /// safetensors' bound on the header (100 MB), against a corrupt length allocating gigabytes.
 const MAX_HEADER_BYTES: usize = 100_000_000;
 
+/// Values checked for non-finite ones per call.
+const SCAN_CHUNK: usize = 1 << 14;
+
 /// Bytes before a safetensors header: its length as a little-endian u64.
 const HEADER_LENGTH_BYTES: usize = 8;
 
@@ -206,7 +209,13 @@ impl<'a> Checkpoint<'a> {
             }
             dtype => to_f32(dtype, &self.source.read_vec(stored.start, stored.bytes)),
         };
-        match first_non_finite(&values) {
+        // Scanned a chunk per call: a first load runs this before V8 has optimised it, and only a
+        // new call switches to the optimised code V8 compiles meanwhile.
+        let non_finite = values
+            .chunks(SCAN_CHUNK)
+            .enumerate()
+            .find_map(|(k, chunk)| first_non_finite(chunk).map(|i| k * SCAN_CHUNK + i));
+        match non_finite {
             None => Ok(values),
             Some(pos) => Err(Error::bad_model(format!(
                 "tensor `{name}` holds a non-finite value at index {pos}"
@@ -332,6 +341,7 @@ impl Usage {
 /// Index of the first NaN or infinity in `values`, scanned 4 lanes at a time: `x · 0` is NaN
 /// exactly for non-finite `x`. (f16 and bf16 are checked after widening; their finite values stay
 /// finite. f64 values too large for f32 become infinite and are refused.)
+#[inline(never)]
 fn first_non_finite(values: &[f32]) -> Option<usize> {
     // Four vectors per iteration: the first load runs this in V8's baseline code, which keeps
     // nothing in registers across a loop's iterations.

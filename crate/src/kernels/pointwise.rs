@@ -35,15 +35,40 @@ pub const PACKED: bool = cfg!(target_arch = "wasm32");
 /// consecutive memory. The last block is padded with zeros.
 pub fn pack_weights(weights: &[f32], cout: usize, cin: usize) -> Vec<f32> {
     assert_eq!(weights.len(), cout * cin);
-    let blocks = cout.div_ceil(TILE_ROWS);
-    let mut packed = vec![0.0; blocks * cin * TILE_ROWS];
-    for co in 0..cout {
-        let (block, row) = (co / TILE_ROWS, co % TILE_ROWS);
-        for ci in 0..cin {
-            packed[(block * cin + ci) * TILE_ROWS + row] = weights[co * cin + ci];
+    let block_len = TILE_ROWS * cin;
+    if block_len == 0 {
+        return Vec::new();
+    }
+    // SAFETY: `pack_block` writes every value of each block.
+    unsafe {
+        written_vec(cout.div_ceil(TILE_ROWS) * block_len, |packed| {
+            for (rows, block) in weights
+                .chunks(block_len)
+                .zip(packed.chunks_exact_mut(block_len))
+            {
+                pack_block(rows, block);
+            }
+        })
+    }
+}
+
+/// Up to [`TILE_ROWS`] rows of weights interleaved into `block`, missing rows as zeros. A call
+/// per block: a first load runs this before V8 has optimised it, and only a new call switches to
+/// the optimised code.
+#[inline(never)]
+fn pack_block(rows: &[f32], block: &mut [MaybeUninit<f32>]) {
+    let cin = block.len() / TILE_ROWS;
+    for row in 0..TILE_ROWS {
+        let slots = block.chunks_exact_mut(TILE_ROWS);
+        match rows.get(row * cin..(row + 1) * cin) {
+            Some(weights) => slots.zip(weights).for_each(|(slot, &w)| {
+                slot[row].write(w);
+            }),
+            None => slots.for_each(|slot| {
+                slot[row].write(0.0);
+            }),
         }
     }
-    packed
 }
 
 /// [`pointwise_reference`] by register tiles of [`TILE_ROWS`] output channels × `TILE_PIXELS`
@@ -347,6 +372,17 @@ mod tests {
     use crate::kernels::{assert_matches_reference, test_values};
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    #[test]
+    fn packing_interleaves_rows_and_pads_with_zeros() {
+        // 4 output channels × 2 inputs, `w[co][ci] = 10·co + ci`, in blocks of TILE_ROWS = 3.
+        let w = [0.0, 1.0, 10.0, 11.0, 20.0, 21.0, 30.0, 31.0];
+        let expected = [
+            0.0, 10.0, 20.0, 1.0, 11.0, 21.0, 30.0, 0.0, 0.0, 31.0, 0.0, 0.0,
+        ];
+        assert_eq!(pack_weights(&w, 4, 2), expected);
+        assert!(pack_weights(&[], 0, 5).is_empty());
+    }
 
     #[test]
     fn fast_matches_reference() {

@@ -5,7 +5,6 @@ mod common;
 
 use std::collections::HashMap;
 
-use common::*;
 use mobilenet_wasm::checkpoint::header;
 use safetensors::tensor::Dtype;
 use safetensors::SafeTensors;
@@ -104,6 +103,7 @@ shared_test!(
 #[cfg(not(target_arch = "wasm32"))]
 #[test]
 fn shared_checkpoints_and_their_corruptions_parse_as_safetensors_does() {
+    use common::shared;
     let files = [
         "weights/mobilenetv3_small_100.safetensors",
         "weights/mobilenetv2_100.safetensors",

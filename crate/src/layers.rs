@@ -14,6 +14,7 @@ use crate::kernels::depthwise::DepthwiseConv;
 use crate::kernels::matvec::LinearOp;
 use crate::kernels::pointwise::{prepare_weights, PointwiseConv};
 use crate::kernels::pool::{GlobalAvgPool, SqueezeExciteOp};
+use crate::kernels::residual::ResidualAdd;
 
 pub use crate::kernels::activation::Activation;
 
@@ -311,7 +312,7 @@ impl Module for InvertedResidual {
         }
         h = self.project.forward(&h)?;
         if self.has_residual() {
-            h = (h + x)?;
+            h.inplace_op2(x, &ResidualAdd)?;
         }
         Ok(h)
     }
@@ -339,7 +340,7 @@ impl Module for SandGlass {
             h = dw.forward(&h)?;
         }
         if self.identity {
-            h = (h + x)?;
+            h.inplace_op2(x, &ResidualAdd)?;
         }
         Ok(h)
     }

@@ -7,6 +7,7 @@ pub mod matvec;
 pub mod pointwise;
 pub mod pool;
 pub mod resample;
+pub mod residual;
 pub mod simd;
 
 use std::mem::MaybeUninit;

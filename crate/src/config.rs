@@ -2,66 +2,11 @@
 //! written to and read from a self-describing safetensors file's `__metadata__`.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::str::FromStr;
 
+pub use crate::arch::Architecture;
 use crate::error::{Error, Result};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Architecture {
-    MobileNetV3Small,
-    MobileNetV3Large,
-    MobileNetV2,
-    MobileNetV1,
-    MobileNeXt,
-}
-
-impl Architecture {
-    pub const ALL: [Architecture; 5] = [
-        Architecture::MobileNetV3Small,
-        Architecture::MobileNetV3Large,
-        Architecture::MobileNetV2,
-        Architecture::MobileNetV1,
-        Architecture::MobileNeXt,
-    ];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Architecture::MobileNetV3Small => "mobilenet_v3_small",
-            Architecture::MobileNetV3Large => "mobilenet_v3_large",
-            Architecture::MobileNetV2 => "mobilenet_v2",
-            Architecture::MobileNetV1 => "mobilenet_v1",
-            Architecture::MobileNeXt => "mobilenext",
-        }
-    }
-
-    /// The BatchNorm eps of the reference implementations (torchvision V2: 1e-5, V3: 1e-3; TF-slim V1:
-    /// 1e-3; the official MobileNeXt code: PyTorch's default 1e-5).
-    pub fn default_bn_eps(self) -> f64 {
-        match self {
-            Architecture::MobileNetV2 | Architecture::MobileNeXt => 1e-5,
-            Architecture::MobileNetV3Small
-            | Architecture::MobileNetV3Large
-            | Architecture::MobileNetV1 => 1e-3,
-        }
-    }
-}
-
-impl fmt::Display for Architecture {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Architecture {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        Architecture::ALL
-            .into_iter()
-            .find(|a| a.name() == s)
-            .ok_or_else(|| Error::UnknownArchitecture(s.to_string()))
-    }
-}
+pub use crate::kernels::resample::Interpolation;
 
 /// How convolutions pad their input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,8 +69,33 @@ impl FromStr for V1Activation {
     }
 }
 
+impl Interpolation {
+    pub fn name(self) -> &'static str {
+        match self {
+            Interpolation::Bilinear => "bilinear",
+            Interpolation::Bicubic => "bicubic",
+        }
+    }
+}
+
+impl FromStr for Interpolation {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "bilinear" => Ok(Interpolation::Bilinear),
+            "bicubic" => Ok(Interpolation::Bicubic),
+            _ => Err(Error::bad_config(format!(
+                "interpolation `{s}` (expected `bilinear` or `bicubic`)"
+            ))),
+        }
+    }
+}
+
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// Largest network input side accepted.
+const MAX_INPUT_SIZE: u32 = 2048;
 
 /// Largest width multiplier accepted; beyond it nobody has trained a MobileNet and layer sizes explode.
 const MAX_WIDTH: f64 = 4.0;
@@ -145,6 +115,8 @@ pub struct ModelConfig {
     pub input_size: u32,
     /// The shorter image side is resized to this before the center crop.
     pub resize_size: u32,
+    /// The resize's filter (torchvision's presets: bilinear; most timm models: bicubic).
+    pub interpolation: Interpolation,
     pub mean: [f32; 3],
     pub std: [f32; 3],
     /// `None`: read from the classifier's weight.
@@ -153,16 +125,23 @@ pub struct ModelConfig {
 }
 
 impl ModelConfig {
+    /// The reference implementation's defaults for `arch`; a timm architecture brings its width
+    /// and, for `tf_` ports, TF "SAME" padding.
     pub fn new(arch: Architecture) -> Self {
+        let timm = arch.timm();
         ModelConfig {
             arch,
-            width: 1.0,
-            padding: PaddingMode::Torch,
+            width: timm.map_or(1.0, |m| m.width),
+            padding: match timm {
+                Some(m) if m.tf => PaddingMode::TfSame,
+                _ => PaddingMode::Torch,
+            },
             v1_activation: V1Activation::Relu6,
             bn_eps: arch.default_bn_eps(),
             bn_folded: false,
             input_size: 224,
             resize_size: 256,
+            interpolation: Interpolation::Bilinear,
             mean: IMAGENET_MEAN,
             std: IMAGENET_STD,
             num_classes: None,
@@ -197,7 +176,34 @@ impl ModelConfig {
         self
     }
 
+    /// Sets the resize size as timm does from a crop fraction: `floor(input_size / crop_pct)`.
+    pub fn with_crop_pct(mut self, crop_pct: f64) -> Result<Self> {
+        if !(crop_pct.is_finite() && crop_pct > 0.0 && crop_pct <= 1.0) {
+            return Err(Error::bad_config(format!(
+                "crop_pct {crop_pct} (expected 0 < crop_pct <= 1)"
+            )));
+        }
+        let resize = (self.input_size as f64 / crop_pct).floor();
+        // Past this, the resize alone would be gigapixels.
+        if resize > 4.0 * MAX_INPUT_SIZE as f64 {
+            return Err(Error::bad_config(format!(
+                "crop_pct {crop_pct} resizes to {resize} pixels"
+            )));
+        }
+        self.resize_size = resize as u32;
+        Ok(self)
+    }
+
     pub fn validate(&self) -> Result<()> {
+        if let Some(model) = self.arch.timm() {
+            if self.width != model.width {
+                return Err(Error::bad_config(format!(
+                    "{} has width {}, not {}: timm names each width (choose the architecture of \
+                     that width)",
+                    model.name, model.width, self.width
+                )));
+            }
+        }
         if !(self.width.is_finite() && self.width > 0.0 && self.width <= MAX_WIDTH) {
             return Err(Error::bad_config(format!(
                 "width multiplier {} (expected 0 < width <= {MAX_WIDTH})",
@@ -207,9 +213,9 @@ impl ModelConfig {
         if !(self.bn_eps.is_finite() && self.bn_eps > 0.0) {
             return Err(Error::bad_config(format!("bn_eps {}", self.bn_eps)));
         }
-        if !(16..=2048).contains(&self.input_size) || self.resize_size < self.input_size {
+        if !(16..=MAX_INPUT_SIZE).contains(&self.input_size) || self.resize_size < self.input_size {
             return Err(Error::bad_config(format!(
-                "input_size {} / resize_size {} (need 16 <= input <= 2048 and resize >= input)",
+                "input_size {} / resize_size {} (need 16 <= input <= {MAX_INPUT_SIZE} and resize >= input)",
                 self.input_size, self.resize_size
             )));
         }
@@ -239,12 +245,19 @@ pub struct LoadOptions {
     pub padding: Option<PaddingMode>,
     pub v1_activation: Option<V1Activation>,
     pub input_size: Option<u32>,
+    /// timm's crop fraction: the shorter side is resized to `floor(input_size / crop_pct)`.
+    pub crop_pct: Option<f64>,
+    pub interpolation: Option<Interpolation>,
     pub labels: Option<Vec<String>>,
+    /// The model's description when it comes from beside the file (a timm `config.json`): it
+    /// takes the place of the file's own metadata.
+    pub described: Option<ModelConfig>,
 }
 
 impl LoadOptions {
     /// The config for a file whose metadata describes `described` (`None` for a plain checkpoint).
     pub fn resolve(&self, described: Option<ModelConfig>) -> Result<ModelConfig> {
+        let described = self.described.clone().or(described);
         let mut config = match (self.arch, described) {
             (Some(arch), Some(d)) if d.arch == arch => d,
             (Some(arch), _) => ModelConfig::new(arch),
@@ -267,6 +280,12 @@ impl LoadOptions {
         if let Some(size) = self.input_size {
             config = config.with_input_size(size);
         }
+        if let Some(crop_pct) = self.crop_pct {
+            config = config.with_crop_pct(crop_pct)?;
+        }
+        if let Some(interpolation) = self.interpolation {
+            config.interpolation = interpolation;
+        }
         if let Some(labels) = &self.labels {
             config.labels = Some(labels.clone());
         }
@@ -286,14 +305,18 @@ pub mod meta_keys {
     pub const BN_FOLDED: &str = "bn_folded";
     pub const INPUT_SIZE: &str = "input_size";
     pub const RESIZE_SIZE: &str = "resize_size";
+    pub const INTERPOLATION: &str = "interpolation";
     pub const MEAN: &str = "mean";
     pub const STD: &str = "std";
     pub const NUM_CLASSES: &str = "num_classes";
     pub const LABELS: &str = "labels";
 }
 
-/// Version of the metadata layout written by [`ModelConfig::to_metadata`].
-pub const FORMAT_VERSION: &str = "1";
+/// Versions of the metadata layout: "1" describes torchvision-layout models resized bilinearly;
+/// "2" adds timm architectures and `interpolation`. [`ModelConfig::to_metadata`] writes the
+/// oldest version that describes the model, so that older readers refuse only what they would
+/// get wrong.
+pub const FORMAT_VERSIONS: [&str; 2] = ["1", "2"];
 
 impl ModelConfig {
     /// The metadata that makes a safetensors file self-describing. Values are strings (safetensors
@@ -301,7 +324,8 @@ impl ModelConfig {
     pub fn to_metadata(&self) -> HashMap<String, String> {
         use meta_keys::*;
         let mut m = HashMap::new();
-        m.insert(FORMAT.into(), FORMAT_VERSION.into());
+        let needs_v2 = self.arch.timm().is_some() || self.interpolation != Interpolation::Bilinear;
+        m.insert(FORMAT.into(), FORMAT_VERSIONS[needs_v2 as usize].into());
         m.insert(ARCH.into(), self.arch.name().into());
         m.insert(WIDTH.into(), self.width.to_string());
         m.insert(PADDING.into(), self.padding.name().into());
@@ -310,6 +334,9 @@ impl ModelConfig {
         m.insert(BN_FOLDED.into(), self.bn_folded.to_string());
         m.insert(INPUT_SIZE.into(), self.input_size.to_string());
         m.insert(RESIZE_SIZE.into(), self.resize_size.to_string());
+        if needs_v2 {
+            m.insert(INTERPOLATION.into(), self.interpolation.name().into());
+        }
         m.insert(MEAN.into(), serde_json::to_string(&self.mean).unwrap());
         m.insert(STD.into(), serde_json::to_string(&self.std).unwrap());
         if let Some(n) = self.num_classes {
@@ -327,10 +354,11 @@ impl ModelConfig {
         if !meta.contains_key(FORMAT) {
             return Ok(None);
         }
-        if meta[FORMAT] != FORMAT_VERSION {
+        if !FORMAT_VERSIONS.contains(&meta[FORMAT].as_str()) {
             return Err(Error::bad_model(format!(
-                "model file format version {} is not supported (this build reads {FORMAT_VERSION})",
-                meta[FORMAT]
+                "model file format version {} is not supported (this build reads {})",
+                meta[FORMAT],
+                FORMAT_VERSIONS.join(" and ")
             )));
         }
         let get = |key: &str| {
@@ -371,6 +399,9 @@ impl ModelConfig {
         };
         config.input_size = int(INPUT_SIZE)?;
         config.resize_size = int(RESIZE_SIZE)?;
+        if let Some(interpolation) = meta.get(INTERPOLATION) {
+            config.interpolation = interpolation.parse()?;
+        }
         config.mean = json3(MEAN)?;
         config.std = json3(STD)?;
         if meta.contains_key(NUM_CLASSES) {
@@ -405,6 +436,45 @@ mod tests {
             .unwrap();
         assert_eq!(back, config);
         assert_eq!(back.resize_size, 183);
+        assert_eq!(config.to_metadata()[meta_keys::FORMAT], "1");
+    }
+
+    #[test]
+    fn timm_models_and_bicubic_need_format_2() {
+        let arch: Architecture = "mobilenetv3_small_075".parse().unwrap();
+        let mut config = ModelConfig::new(arch).with_crop_pct(0.95).unwrap();
+        config.interpolation = Interpolation::Bicubic;
+        assert_eq!((config.width, config.resize_size), (0.75, 235));
+        let meta = config.to_metadata();
+        assert_eq!(meta[meta_keys::FORMAT], "2");
+        assert_eq!(meta[meta_keys::INTERPOLATION], "bicubic");
+        assert_eq!(ModelConfig::from_metadata(&meta).unwrap().unwrap(), config);
+        let mut bicubic = ModelConfig::new(Architecture::MobileNetV2);
+        bicubic.interpolation = Interpolation::Bicubic;
+        assert_eq!(bicubic.to_metadata()[meta_keys::FORMAT], "2");
+        let mut future = meta;
+        future.insert(meta_keys::FORMAT.into(), "3".into());
+        let err = ModelConfig::from_metadata(&future).unwrap_err();
+        assert!(err.to_string().contains("version 3"), "{err}");
+    }
+
+    #[test]
+    fn a_timm_architecture_fixes_its_width_and_tf_ports_their_padding() {
+        let arch: Architecture = "mobilenetv3_small_075".parse().unwrap();
+        let err = ModelConfig::new(arch)
+            .with_width(0.5)
+            .validate()
+            .unwrap_err();
+        assert_eq!(err.code(), "BAD_CONFIG");
+        let tf: Architecture = "tf_mobilenetv3_small_100".parse().unwrap();
+        let config = ModelConfig::new(tf);
+        assert_eq!((config.padding, config.bn_eps), (PaddingMode::TfSame, 1e-3));
+        for bad in [0.0, 1.5, f64::NAN] {
+            assert_eq!(
+                ModelConfig::new(tf).with_crop_pct(bad).unwrap_err().code(),
+                "BAD_CONFIG"
+            );
+        }
     }
 
     #[test]

@@ -28,8 +28,13 @@ pub enum Error {
     UnusedTensors { count: usize, example: String },
 
     /// Architecture name not known, or no architecture given for a plain checkpoint.
-    #[error("unknown architecture `{0}` (expected one of mobilenet_v3_small, mobilenet_v3_large, mobilenet_v2, mobilenet_v1, mobilenext)")]
+    #[error("unknown architecture `{0}` (expected one of {names})", names = crate::arch::name_list())]
     UnknownArchitecture(String),
+
+    /// A relative of the MobileNets (e.g. timm's MobileNetV4 hybrids) that this library does not
+    /// build: refused by name rather than mistaken for a network it is not.
+    #[error("architecture `{name}` is not supported: {reason}")]
+    UnsupportedArchitecture { name: String, reason: &'static str },
 
     /// A configuration value is out of range or inconsistent.
     #[error("invalid configuration: {0}")]
@@ -80,7 +85,7 @@ impl Error {
             Error::MissingTensor { .. } => "MISSING_TENSOR",
             Error::TensorShape { .. } => "TENSOR_SHAPE",
             Error::UnusedTensors { .. } => "UNUSED_TENSORS",
-            Error::UnknownArchitecture(_) => "UNKNOWN_ARCH",
+            Error::UnknownArchitecture(_) | Error::UnsupportedArchitecture { .. } => "UNKNOWN_ARCH",
             Error::BadConfig(_) => "BAD_CONFIG",
             Error::BadImage(_) => "BAD_IMAGE",
             Error::BadInput(_) => "BAD_INPUT",

@@ -1,7 +1,8 @@
-//! The building blocks of every MobileNet: conv + BatchNorm + activation, squeeze-excite, the inverted
-//! residual (V2/V3), and the classifier head. BatchNorm is folded into the convolution when loading.
+//! The building blocks of every MobileNet: conv + BatchNorm + activation, squeeze-excite, the block
+//! that chains them (with its residual), and the classifier head. BatchNorm is folded into the
+//! convolution when loading.
 //!
-//! Builders take [`Weights`] positioned at the PyTorch module, so the paths read like the checkpoint.
+//! Loaders take [`Weights`] positioned at the PyTorch module that [`crate::names`] names.
 
 use candle_core::{Module, Tensor};
 
@@ -78,7 +79,7 @@ pub enum ConvKind {
 }
 
 /// Shape of a conv layer as the paper's tables give it.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ConvSpec {
     pub in_channels: usize,
     pub out_channels: usize,
@@ -266,8 +267,8 @@ impl BatchNorm {
 pub struct SqueezeExcite(SqueezeExciteOp);
 
 impl SqueezeExcite {
-    pub fn load(module: Weights, channels: usize, squeeze: usize) -> Result<Self> {
-        let (fc1, fc2) = (module.pp("fc1"), module.pp("fc2"));
+    /// `fc1`: the 1×1 conv down to `squeeze` channels; `fc2`: back up to `channels`.
+    pub fn load(fc1: Weights, fc2: Weights, channels: usize, squeeze: usize) -> Result<Self> {
         Ok(SqueezeExcite(SqueezeExciteOp {
             fc1_weight: fc1.get(&[squeeze, channels, 1, 1], "weight")?,
             fc1_bias: fc1.get(&[squeeze], "bias")?,
@@ -283,63 +284,35 @@ impl Module for SqueezeExcite {
     }
 }
 
-/// MobileNetV2/V3 block: optional 1×1 expand → depthwise → optional SE → linear 1×1 project, plus the
-/// input when stride is 1 and the channel count is unchanged.
-pub struct InvertedResidual {
-    pub expand: Option<ConvBnAct>,
-    pub depthwise: ConvBnAct,
-    pub squeeze_excite: Option<SqueezeExcite>,
-    pub project: ConvBnAct,
+/// One step of a [`Block`].
+pub enum Layer {
+    Conv(ConvBnAct),
+    SqueezeExcite(SqueezeExcite),
 }
 
-impl InvertedResidual {
-    fn has_residual(&self) -> bool {
-        let (dw, project) = (self.depthwise.spec(), self.project.spec());
-        let input = self.expand.as_ref().map_or(dw, |e| e.spec());
-        dw.stride == 1 && input.in_channels == project.out_channels
+impl Layer {
+    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        match self {
+            Layer::Conv(conv) => conv.forward(x),
+            Layer::SqueezeExcite(se) => se.forward(x),
+        }
     }
 }
 
-impl Module for InvertedResidual {
-    fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let mut h = match &self.expand {
-            Some(expand) => expand.forward(x)?,
-            None => x.clone(),
-        };
-        h = self.depthwise.forward(&h)?;
-        if let Some(se) = &self.squeeze_excite {
-            h = se.forward(&h)?;
-        }
-        h = self.project.forward(&h)?;
-        if self.has_residual() {
-            h.inplace_op2(x, &ResidualAdd)?;
-        }
-        Ok(h)
-    }
+/// Every MobileNet block (inverted residual, UIB, FusedIB, sandglass, …): its layers in order,
+/// then its input added when `residual`.
+pub struct Block {
+    pub layers: Vec<Layer>,
+    pub residual: bool,
 }
 
-/// MobileNeXt's sandglass block (Zhou et al., ECCV 2020): depthwise → linear 1×1 reduce → 1×1
-/// expand → linear depthwise, the identity added around it. The official code drops the depthwise
-/// convs in some blocks, so both are optional.
-pub struct SandGlass {
-    pub depthwise_in: Option<ConvBnAct>,
-    pub reduce: ConvBnAct,
-    pub expand: ConvBnAct,
-    pub depthwise_out: Option<ConvBnAct>,
-    pub identity: bool,
-}
-
-impl Module for SandGlass {
+impl Module for Block {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let mut h = match &self.depthwise_in {
-            Some(dw) => dw.forward(x)?,
-            None => x.clone(),
-        };
-        h = self.expand.forward(&self.reduce.forward(&h)?)?;
-        if let Some(dw) = &self.depthwise_out {
-            h = dw.forward(&h)?;
+        let mut h = x.clone();
+        for layer in &self.layers {
+            h = layer.forward(&h)?;
         }
-        if self.identity {
+        if self.residual {
             h.inplace_op2(x, &ResidualAdd)?;
         }
         Ok(h)
@@ -364,6 +337,29 @@ impl Linear {
         Ok(Linear {
             weight: module.get(&[output, input], "weight")?,
             bias: module.get(&[output], "bias")?,
+            activation,
+        })
+    }
+
+    /// A 1×1 conv applied to pooled features (its `[out, in, 1, 1]` weight is `[out, in]` in
+    /// memory), with its own `bias` or, with `bn`, the BatchNorm after it folded in.
+    pub fn load_conv1x1(
+        conv: Weights,
+        bn: Option<Weights>,
+        (input, output): (usize, usize),
+        activation: Activation,
+        ctx: &BuildContext,
+    ) -> Result<Self> {
+        let mut weight = conv.get(&[output, input, 1, 1], "weight")?;
+        let bias = match bn {
+            Some(bn) if !ctx.bn_folded => {
+                BatchNorm::load(bn, output, ctx.bn_eps)?.fold_into(&mut weight)
+            }
+            _ => conv.get(&[output], "bias")?,
+        };
+        Ok(Linear {
+            weight,
+            bias,
             activation,
         })
     }

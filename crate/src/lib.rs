@@ -8,19 +8,25 @@
 //! let top5 = model.classify(&Pixels::rgba(&rgba, 640, 480), 5).unwrap();
 //! ```
 
+pub mod arch;
 pub mod checkpoint;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod hub;
 pub mod kernels;
 pub mod layers;
 pub mod model;
 pub mod models;
+pub mod names;
+pub mod plan;
 pub mod preprocess;
 pub mod transfer;
 pub mod wasm;
 
-pub use config::{Architecture, LoadOptions, ModelConfig, PaddingMode, V1Activation};
+pub use config::{
+    Architecture, Interpolation, LoadOptions, ModelConfig, PaddingMode, V1Activation,
+};
 pub use error::{Error, Result};
 pub use model::{Model, Prediction};
 pub use preprocess::{Augmentation, Pixels};

@@ -134,6 +134,7 @@ impl Model {
         Preprocess {
             resize_size: self.config.resize_size,
             crop_size: self.config.input_size,
+            interpolation: self.config.interpolation,
             mean: self.config.mean,
             std: self.config.std,
         }

@@ -1,11 +1,12 @@
-//! Pixels → network input, as torchvision's ImageNet evaluation transform does it on a PIL image:
-//! drop alpha, resize the shorter side (bilinear, antialiased), center-crop, scale to [0, 1], normalize.
+//! Pixels → network input, as torchvision's and timm's ImageNet evaluation transforms do it on a
+//! PIL image: drop alpha, resize the shorter side (bilinear or bicubic, antialiased), center-crop,
+//! scale to [0, 1], normalize.
 //!
 //! The resize reproduces Pillow bit for bit (see [`crate::kernels::resample`]) and computes only the
 //! crop window, so a large frame costs little more than the crop.
 
 use crate::error::{Error, Result};
-use crate::kernels::resample::resize_crop_rgb;
+use crate::kernels::resample::{resize_crop_rgb, Interpolation};
 
 /// Largest accepted side, as browsers cap canvases (Chrome: 65,535; Safari smaller).
 pub const MAX_SIDE: u32 = 65_535;
@@ -117,6 +118,7 @@ impl Augmentation {
 pub struct Preprocess {
     pub resize_size: u32,
     pub crop_size: u32,
+    pub interpolation: Interpolation,
     pub mean: [f32; 3],
     pub std: [f32; 3],
 }
@@ -152,6 +154,7 @@ impl Preprocess {
         let left = round_half_even((rw - crop) as f64 / 2.0);
         let top = round_half_even((rh - crop) as f64 / 2.0);
         Ok(resize_crop_rgb(
+            self.interpolation,
             pixels.data,
             w as usize,
             h as usize,
@@ -174,7 +177,7 @@ pub fn resized_size(width: u32, height: u32, size: u32) -> (u32, u32) {
 }
 
 /// Python's `round`: halves go to the even neighbour.
-fn round_half_even(x: f64) -> u32 {
+pub(crate) fn round_half_even(x: f64) -> u32 {
     let r = x.round();
     let r = if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
         r - x.signum()
@@ -254,6 +257,7 @@ mod tests {
         let p = Preprocess {
             resize_size: 256,
             crop_size: 224,
+            interpolation: Interpolation::Bilinear,
             mean: [0.485, 0.456, 0.406],
             std: [0.229, 0.224, 0.225],
         };

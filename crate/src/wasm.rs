@@ -11,6 +11,7 @@ use wasm_bindgen::JsCast;
 use crate::checkpoint::{ByteSource, Checkpoint};
 use crate::config::LoadOptions;
 use crate::error::Error;
+use crate::hub;
 use crate::model::Model;
 use crate::preprocess::Pixels;
 use crate::transfer::{self, HeadKind, Learner};
@@ -116,7 +117,12 @@ fn load_options(options: &JsValue) -> Result<LoadOptions, Error> {
         padding: string("padding")?.map(|p| p.parse()).transpose()?,
         v1_activation: string("activation")?.map(|a| a.parse()).transpose()?,
         input_size,
+        crop_pct: number("cropPct")?,
+        interpolation: string("interpolation")?.map(|i| i.parse()).transpose()?,
         labels,
+        described: string("timmConfig")?
+            .map(|json| hub::parse_config(&json))
+            .transpose()?,
     })
 }
 
@@ -133,7 +139,9 @@ pub struct WasmModel {
 #[wasm_bindgen(js_class = MobileNet)]
 impl WasmModel {
     /// Loads a safetensors model file. `options` (`{ arch, width, padding, activation, inputSize,
-    /// labels }`, all optional) describes a plain checkpoint or overrides a self-describing one.
+    /// cropPct, interpolation, labels }`, all optional) describes a plain checkpoint or overrides
+    /// a self-describing one; `timmConfig`, the text of a timm `config.json`, describes a
+    /// checkpoint in timm's layout in place of the file's metadata.
     ///
     /// The bytes stay in JavaScript: each tensor is copied from them straight into the buffer the
     /// model keeps (see [`JsBytes`]).
@@ -151,7 +159,8 @@ impl WasmModel {
         Ok(WasmModel { model })
     }
 
-    /// `{ arch, width, inputSize, numClasses, parameters, labels }`
+    /// `{ arch, width, inputSize, interpolation, numClasses, parameters, labels, embeddingSize,
+    /// customHead }`
     #[wasm_bindgen(getter)]
     pub fn info(&self) -> JsValue {
         let config = self.model.config();
@@ -159,6 +168,7 @@ impl WasmModel {
         set(&info, "arch", config.arch.name());
         set(&info, "width", config.width);
         set(&info, "inputSize", config.input_size);
+        set(&info, "interpolation", config.interpolation.name());
         set(&info, "numClasses", self.model.num_classes() as u32);
         set(&info, "parameters", self.model.parameters() as f64);
         set(&info, "labels", self.model.labels().is_some());

@@ -97,6 +97,58 @@ shared_test!(
     check_round_trips("tv_mobilenet_v3_large")
 );
 
+/// A timm folder converted: its config.json's description travels in the file's metadata, and
+/// BatchNorm folds into the convs timm's names pair it with (`conv_head` + `norm_head` too).
+async fn check_timm_round_trips(name: &str) {
+    let direct = load_timm(name).await;
+    let expected = chelsea_logits(&direct).await;
+    let source = shared(&format!("reference/timm/{name}/model.safetensors")).await;
+    let config = direct.config().clone();
+
+    let plain = convert(&source, config.clone(), F32).unwrap();
+    let loaded = Model::from_safetensors(&plain.bytes, None).unwrap();
+    assert_eq!(loaded.config(), direct.config());
+    assert_eq!(chelsea_logits(&loaded).await, expected);
+
+    for dtype in [StoreDtype::F32, StoreDtype::F16] {
+        let options = ConvertOptions {
+            dtype,
+            fold_batch_norm: true,
+        };
+        let folded = convert(&source, config.clone(), options).unwrap();
+        let loaded = Model::from_safetensors(&folded.bytes, None).unwrap();
+        assert!(loaded.config().bn_folded);
+        assert_eq!(loaded.config().interpolation, config.interpolation);
+        let logits = chelsea_logits(&loaded).await;
+        let diff = max_abs_diff(&logits, &expected);
+        println!(
+            "{name} {dtype:?} folded: {} B, max |Δlogit| {diff:.2e}",
+            folded.bytes.len()
+        );
+        match dtype {
+            StoreDtype::F32 => assert!(diff <= timm_tolerance(&expected), "{name}: {diff}"),
+            StoreDtype::F16 => assert_eq!(top_indices(&logits, 5), top_indices(&expected, 5)),
+        }
+    }
+}
+
+shared_test!(
+    timm_round_trip_mobilenetv3_small_100,
+    check_timm_round_trips("mobilenetv3_small_100")
+);
+shared_test!(
+    timm_round_trip_mobilenetv1_100,
+    check_timm_round_trips("mobilenetv1_100")
+);
+shared_test!(
+    timm_round_trip_mobilenetv2_050,
+    check_timm_round_trips("mobilenetv2_050")
+);
+shared_test!(
+    timm_round_trip_mobilenetv4_conv_medium,
+    check_timm_round_trips("mobilenetv4_conv_medium")
+);
+
 /// The demo's model files (scripts/build.sh): BatchNorm folded, f16 where that keeps PyTorch's
 /// top-1 on every photo. f16 flips V1-0.75 on horse.png (a 0.1757 / 0.1744 near-tie in PyTorch), so
 /// that one ships as f32.
@@ -201,4 +253,37 @@ fn command_line_converter() {
     let usage = run(&["--arch", "resnet", "a", "b"]);
     assert_eq!(usage.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&usage.stderr).contains("unknown architecture"));
+
+    // A timm folder as the Hub holds it: config.json says what it is.
+    let folder = format!("{shared_dir}/reference/timm/mobilenetv4_conv_small");
+    let ok = run(&[
+        "--labels",
+        &labels,
+        "--f16",
+        "--fold-bn",
+        &folder,
+        out.to_str().unwrap(),
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let model = Model::from_safetensors(&std::fs::read(&out).unwrap(), None).unwrap();
+    let config = model.config();
+    assert_eq!(config.arch.name(), "mobilenetv4_conv_small");
+    assert_eq!(
+        (config.resize_size, config.interpolation.name()),
+        (256, "bicubic")
+    );
+    assert!(config.bn_folded);
+    assert_eq!(model.labels().unwrap()[285], "Egyptian cat");
+    std::fs::remove_file(&out).ok();
+
+    let twice = run(&["--arch", "mobilenet_v2", &folder, out.to_str().unwrap()]);
+    assert_eq!(twice.status.code(), Some(2));
+    let not_a_model = run(&[&format!("{shared_dir}/images"), out.to_str().unwrap()]);
+    assert_eq!(not_a_model.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&not_a_model.stderr).contains("config.json"));
+    assert!(!out.exists());
 }

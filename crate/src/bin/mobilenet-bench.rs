@@ -120,6 +120,7 @@ fn main() {
     let pre = mobilenet_wasm::preprocess::Preprocess {
         resize_size: 256,
         crop_size: 224,
+        interpolation: mobilenet_wasm::config::Interpolation::Bilinear,
         mean: mobilenet_wasm::config::IMAGENET_MEAN,
         std: mobilenet_wasm::config::IMAGENET_STD,
     };

@@ -1,28 +1,54 @@
-//! Converts a plain PyTorch-layout checkpoint into a self-describing model file.
+//! Converts a plain PyTorch-layout checkpoint, or a timm model folder as the Hugging Face Hub
+//! holds it (`config.json` + `model.safetensors`), into a self-describing model file.
 //!
 //! ```text
 //! mobilenet-convert --arch mobilenet_v3_small --padding tf \
 //!     --labels ../shared/weights/imagenet_classes.txt [--f16] [--fold-bn] IN.safetensors OUT.safetensors
+//! mobilenet-convert --labels imagenet_classes.txt [--f16] TIMM_FOLDER OUT.safetensors
 //! ```
 
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use mobilenet_wasm::checkpoint::StoreDtype;
 use mobilenet_wasm::convert::{convert, ConvertOptions};
+use mobilenet_wasm::hub::parse_config;
 use mobilenet_wasm::{Error, ModelConfig};
 
 const USAGE: &str = "usage: mobilenet-convert --arch ARCH [--width W] [--padding torch|tf]
-       [--activation relu6|relu] [--bn-eps EPS] [--input-size N] [--labels FILE]
-       [--f16] [--fold-bn] INPUT.safetensors OUTPUT.safetensors
+       [--activation relu6|relu] [--bn-eps EPS] [--input-size N] [--crop-pct P]
+       [--interpolation bilinear|bicubic] [--labels FILE] [--f16] [--fold-bn]
+       INPUT OUTPUT.safetensors
 
-ARCH: mobilenet_v3_small | mobilenet_v3_large | mobilenet_v2 | mobilenet_v1 | mobilenext
+INPUT: a PyTorch-layout .safetensors checkpoint (needs --arch), or a timm model folder as the
+       Hugging Face Hub holds it (config.json + model.safetensors; config.json describes it)
+ARCH: mobilenet_v3_small | mobilenet_v3_large | mobilenet_v2 | mobilenet_v1 | mobilenext, or a
+      timm name such as mobilenetv3_small_100 or mobilenetv4_conv_small
 --labels: one class name per line, in class-index order";
 
 struct Args {
     config: ModelConfig,
     options: ConvertOptions,
-    input: String,
+    /// The checkpoint file (in a timm folder, its `model.safetensors`).
+    input: PathBuf,
     output: String,
+}
+
+/// A timm folder's config and checkpoint; `None` for a plain checkpoint file.
+fn timm_folder(input: &Path) -> Result<Option<(ModelConfig, PathBuf)>, String> {
+    if !input.is_dir() {
+        return Ok(None);
+    }
+    let config_file = input.join("config.json");
+    let json = std::fs::read_to_string(&config_file).map_err(|e| {
+        format!(
+            "{}: {e} (a model folder needs config.json)",
+            config_file.display()
+        )
+    })?;
+    let config = parse_config(&json)
+        .map_err(|e| format!("{}: [{}] {e}", config_file.display(), e.code()))?;
+    Ok(Some((config, input.join("model.safetensors"))))
 }
 
 fn parse(argv: &[String]) -> Result<Args, String> {
@@ -50,8 +76,22 @@ fn parse(argv: &[String]) -> Result<Args, String> {
             file => files.push(file.to_string()),
         }
     }
-    let arch = arch.ok_or("--arch is required")?;
-    let mut config = ModelConfig::new(arch.parse().map_err(|e: Error| e.to_string())?);
+    let [input, output]: [String; 2] = files
+        .try_into()
+        .map_err(|_| format!("expected INPUT and OUTPUT\n\n{USAGE}"))?;
+    let (mut config, input) = match (timm_folder(Path::new(&input))?, arch) {
+        (Some(_), Some(_)) => return Err("--arch is not needed with a model folder".into()),
+        (Some((config, checkpoint)), None) => (config, checkpoint),
+        (None, None) => {
+            return Err(format!(
+                "--arch is required for a checkpoint file\n\n{USAGE}"
+            ))
+        }
+        (None, Some(arch)) => (
+            ModelConfig::new(arch.parse().map_err(|e: Error| e.to_string())?),
+            PathBuf::from(input),
+        ),
+    };
     for (flag, value) in settings {
         let number = || {
             value
@@ -66,6 +106,10 @@ fn parse(argv: &[String]) -> Result<Args, String> {
             }
             "--bn-eps" => config.bn_eps = number()?,
             "--input-size" => config = config.with_input_size(number()? as u32),
+            "--crop-pct" => config = config.with_crop_pct(number()?).map_err(|e| e.to_string())?,
+            "--interpolation" => {
+                config.interpolation = value.parse().map_err(|e: Error| e.to_string())?
+            }
             "--labels" => {
                 let text = std::fs::read_to_string(&value).map_err(|e| format!("{value}: {e}"))?;
                 config.labels = Some(text.lines().map(|l| l.trim_end().to_string()).collect());
@@ -73,9 +117,6 @@ fn parse(argv: &[String]) -> Result<Args, String> {
             _ => return Err(format!("unknown option {flag}\n\n{USAGE}")),
         }
     }
-    let [input, output]: [String; 2] = files
-        .try_into()
-        .map_err(|_| format!("expected INPUT and OUTPUT files\n\n{USAGE}"))?;
     Ok(Args {
         config,
         options,
@@ -96,7 +137,7 @@ fn main() -> ExitCode {
     let source = match std::fs::read(&args.input) {
         Ok(bytes) => bytes,
         Err(e) => {
-            eprintln!("error: {}: {e}", args.input);
+            eprintln!("error: {}: {e}", args.input.display());
             return ExitCode::FAILURE;
         }
     };

@@ -1,11 +1,13 @@
 //! MobileNetV1 (Howard et al., "MobileNets: Efficient Convolutional Neural Networks for Mobile Vision
-//! Applications", 2017) in the flat layout `features.{i}` = conv → BN → activation.
+//! Applications", 2017): Table 1 with TF-slim's channel rule, and timm's block strings
+//! (`_gen_mobilenet_v1`), which round channels to multiples of 8.
 
-use super::{conv_bn, num_classes, Network};
-use crate::checkpoint::Weights;
+use super::timm_blocks::Rules;
+use crate::arch::TimmModel;
 use crate::config::{ModelConfig, V1Activation};
 use crate::error::Result;
-use crate::layers::{Activation, BuildContext, ConvSpec, Linear};
+use crate::layers::{Activation, ConvSpec};
+use crate::plan::{BlockKind, BlockSpec, NetworkSpec, Role, Step};
 
 /// Table 1 of the paper after the stem: each row is a depthwise 3×3 conv with this stride followed
 /// by a pointwise conv to this many channels.
@@ -28,35 +30,67 @@ const STEM_CHANNELS: usize = 32;
 /// TF-slim's `min_depth`: no layer is thinner than this, whatever the width multiplier.
 const MIN_DEPTH: usize = 8;
 
-pub fn build(config: &ModelConfig, ctx: &BuildContext, root: Weights) -> Result<Network> {
+/// TF-slim's MobileNetV1: no layer thinner than 8 channels, the paper's ReLU or the released
+/// weights' ReLU6.
+pub fn tf_slim(config: &ModelConfig) -> NetworkSpec {
     let depth = |c: usize| ((c as f64 * config.width) as usize).max(MIN_DEPTH);
     let act = match config.v1_activation {
         V1Activation::Relu6 => Activation::Relu6,
         V1Activation::Relu => Activation::Relu,
     };
-    let features = root.pp("features");
-    let layer = |index: usize, spec: ConvSpec| conv_bn(&features.pp(index), spec, ctx);
-    let mut layers: Vec<Box<dyn candle_core::Module + Send + Sync>> = Vec::new();
-
-    let mut input = depth(STEM_CHANNELS);
-    layers.push(Box::new(layer(0, ConvSpec::dense(3, input, 3, 2, act))?));
-    for (i, (stride, channels)) in SEPARABLE.into_iter().enumerate() {
-        let output = depth(channels);
-        layers.push(Box::new(layer(
-            2 * i + 1,
-            ConvSpec::depthwise(input, 3, stride, act),
-        )?));
-        layers.push(Box::new(layer(
-            2 * i + 2,
-            ConvSpec::pointwise(input, output, act),
-        )?));
-        input = output;
+    let stem = depth(STEM_CHANNELS);
+    let mut input = stem;
+    let blocks = SEPARABLE
+        .into_iter()
+        .map(|(stride, channels)| {
+            let output = depth(channels);
+            let steps = vec![
+                Step::Conv(Role::Depthwise, ConvSpec::depthwise(input, 3, stride, act)),
+                Step::Conv(Role::Project, ConvSpec::pointwise(input, output, act)),
+            ];
+            input = output;
+            BlockSpec::new(BlockKind::DepthwiseSeparable, steps, false)
+        })
+        .collect();
+    NetworkSpec {
+        stem: ConvSpec::dense(3, stem, 3, 2, act),
+        stages: vec![blocks],
+        head_conv: None,
+        hidden: Vec::new(),
     }
+}
 
-    let head = root.pp("classifier");
-    let classes = num_classes(config, &head)?;
-    Ok(Network {
-        features: layers,
-        classifier: vec![Linear::load(head, input, classes, Activation::Identity)?],
+/// timm's `mobilenetv1_*`: Table 1 as block strings, by stage.
+const TIMM: &[&[&str]] = &[
+    &["dsa_r1_k3_s1_c64"],
+    &["dsa_r2_k3_s2_c128"],
+    &["dsa_r2_k3_s2_c256"],
+    &["dsa_r6_k3_s2_c512"],
+    &["dsa_r2_k3_s2_c1024"],
+];
+const HEAD_CONV_CHANNELS: usize = 1024;
+
+/// timm's MobileNetV1 (ReLU6); `head_conv` (`mobilenetv1_100h`) adds a 1×1 conv of at least
+/// 1024 channels before pooling.
+pub fn timm(model: &TimmModel, head_conv: bool) -> Result<NetworkSpec> {
+    let rules = Rules {
+        width: model.width,
+        depth: model.depth,
+        fix_first_last: false,
+        activation: Activation::Relu6,
+    };
+    let stem = rules.channels(STEM_CHANNELS);
+    let stages = rules.stages(TIMM, stem)?;
+    let features = stages
+        .iter()
+        .flatten()
+        .last()
+        .map_or(stem, BlockSpec::out_channels);
+    let head = rules.channels(HEAD_CONV_CHANNELS).max(HEAD_CONV_CHANNELS);
+    Ok(NetworkSpec {
+        stem: ConvSpec::dense(3, stem, 3, 2, Activation::Relu6),
+        stages,
+        head_conv: head_conv.then(|| ConvSpec::pointwise(features, head, Activation::Relu6)),
+        hidden: Vec::new(),
     })
 }

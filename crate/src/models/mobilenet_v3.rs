@@ -1,12 +1,13 @@
-//! MobileNetV3 (Howard et al., "Searching for MobileNetV3", 2019), torchvision layout.
+//! MobileNetV3 (Howard et al., "Searching for MobileNetV3", 2019): the paper's tables as
+//! torchvision builds them, and the same networks in timm's block strings (`_gen_mobilenet_v3`),
+//! whose channel rounding, squeeze-excite widths and head differ at widths other than 1.
 
-use super::{conv_bn, num_classes, Network};
-use crate::checkpoint::Weights;
+use super::timm_blocks::Rules;
+use crate::arch::TimmModel;
 use crate::config::{Architecture, ModelConfig};
 use crate::error::Result;
-use crate::layers::{
-    make_divisible, Activation, BuildContext, ConvSpec, InvertedResidual, Linear, SqueezeExcite,
-};
+use crate::layers::{make_divisible, Activation, ConvSpec};
+use crate::plan::{BlockKind, BlockSpec, DenseSpec, DenseStorage, NetworkSpec, Role, Step};
 
 /// One row of the paper's Tables 1 and 2.
 struct Bneck {
@@ -80,75 +81,138 @@ const LARGE: [Bneck; 15] = [
 ];
 const LARGE_LAST_CHANNEL: usize = 1280;
 
-pub fn build(config: &ModelConfig, ctx: &BuildContext, root: Weights) -> Result<Network> {
+/// torchvision's `mobilenet_v3_small` / `_large`: every channel count of the table scaled by the
+/// width, squeeze to a quarter of the expansion, and two linear layers after pooling.
+pub fn torchvision(config: &ModelConfig) -> NetworkSpec {
     let (table, last_channel): (&[Bneck], usize) = match config.arch {
         Architecture::MobileNetV3Large => (&LARGE, LARGE_LAST_CHANNEL),
         _ => (&SMALL, SMALL_LAST_CHANNEL),
     };
     let channels = |c: usize| make_divisible(c as f64 * config.width, 8);
-    let features = root.pp("features");
-    let mut layers: Vec<Box<dyn candle_core::Module + Send + Sync>> = Vec::new();
-
-    let stem = channels(table[0].input);
-    layers.push(Box::new(conv_bn(
-        &features.pp(0),
-        ConvSpec::dense(3, stem, 3, 2, HS),
-        ctx,
-    )?));
-
-    for (i, row) in table.iter().enumerate() {
-        let block = features.pp(i + 1).pp("block");
-        let (input, expanded, output) = (
-            channels(row.input),
-            channels(row.expanded),
-            channels(row.output),
-        );
-        // torchvision numbers the block's sub-modules in order, skipping absent ones.
-        let mut index = 0;
-        let mut next = || {
-            index += 1;
-            block.pp(index - 1)
-        };
-        let expand = if expanded != input {
-            let spec = ConvSpec::pointwise(input, expanded, row.activation);
-            Some(conv_bn(&next(), spec, ctx)?)
-        } else {
-            None
-        };
-        let dw = ConvSpec::depthwise(expanded, row.kernel, row.stride, row.activation);
-        let depthwise = conv_bn(&next(), dw, ctx)?;
-        let squeeze_excite = if row.squeeze_excite {
-            let squeeze = make_divisible((expanded / 4) as f64, 8);
-            Some(SqueezeExcite::load(next(), expanded, squeeze)?)
-        } else {
-            None
-        };
-        let project = ConvSpec::pointwise(expanded, output, Activation::Identity);
-        let project = conv_bn(&next(), project, ctx)?;
-        layers.push(Box::new(InvertedResidual {
-            expand,
-            depthwise,
-            squeeze_excite,
-            project,
-        }));
-    }
-
+    let blocks = table
+        .iter()
+        .map(|row| {
+            let (input, expanded, output) = (
+                channels(row.input),
+                channels(row.expanded),
+                channels(row.output),
+            );
+            let act = row.activation;
+            let mut steps = Vec::with_capacity(4);
+            if expanded != input {
+                steps.push(Step::Conv(
+                    Role::Expand,
+                    ConvSpec::pointwise(input, expanded, act),
+                ));
+            }
+            let dw = ConvSpec::depthwise(expanded, row.kernel, row.stride, act);
+            steps.push(Step::Conv(Role::Depthwise, dw));
+            if row.squeeze_excite {
+                let squeeze = make_divisible((expanded / 4) as f64, 8);
+                steps.push(Step::SqueezeExcite {
+                    channels: expanded,
+                    squeeze,
+                });
+            }
+            let project = ConvSpec::pointwise(expanded, output, Activation::Identity);
+            steps.push(Step::Conv(Role::Project, project));
+            BlockSpec::new(BlockKind::InvertedResidual, steps, true)
+        })
+        .collect();
     let last_in = channels(table[table.len() - 1].output);
     let last_conv = 6 * last_in;
-    layers.push(Box::new(conv_bn(
-        &features.pp(table.len() + 1),
-        ConvSpec::pointwise(last_in, last_conv, HS),
-        ctx,
-    )?));
+    NetworkSpec {
+        stem: ConvSpec::dense(3, channels(table[0].input), 3, 2, HS),
+        stages: vec![blocks],
+        head_conv: Some(ConvSpec::pointwise(last_in, last_conv, HS)),
+        hidden: vec![DenseSpec::linear(last_conv, channels(last_channel), HS)],
+    }
+}
 
-    let hidden = channels(last_channel);
-    let head = root.pp("classifier");
-    let classes = num_classes(config, &head.pp(3))?;
-    Ok(Network {
-        features: layers,
-        classifier: vec![
-            Linear::load(head.pp(0), last_conv, hidden, HS)?,
-            Linear::load(head.pp(3), hidden, classes, Activation::Identity)?,
-        ],
+/// timm's `mobilenetv3_small_*` (the paper's Table 2 as block strings).
+const TIMM_SMALL: &[&[&str]] = &[
+    &["ds_r1_k3_s2_e1_c16_se0.25_nre"],
+    &["ir_r1_k3_s2_e4.5_c24_nre", "ir_r1_k3_s1_e3.67_c24_nre"],
+    &["ir_r1_k5_s2_e4_c40_se0.25", "ir_r2_k5_s1_e6_c40_se0.25"],
+    &["ir_r2_k5_s1_e3_c48_se0.25"],
+    &["ir_r3_k5_s2_e6_c96_se0.25"],
+    &["cn_r1_k1_s1_c576"],
+];
+
+/// timm's `mobilenetv3_large_*` (Table 1).
+const TIMM_LARGE: &[&[&str]] = &[
+    &["ds_r1_k3_s1_e1_c16_nre"],
+    &["ir_r1_k3_s2_e4_c24_nre", "ir_r1_k3_s1_e3_c24_nre"],
+    &["ir_r3_k5_s2_e3_c40_se0.25_nre"],
+    &[
+        "ir_r1_k3_s2_e6_c80",
+        "ir_r1_k3_s1_e2.5_c80",
+        "ir_r2_k3_s1_e2.3_c80",
+    ],
+    &["ir_r2_k3_s1_e6_c112_se0.25"],
+    &["ir_r3_k5_s2_e6_c160_se0.25"],
+    &["cn_r1_k1_s1_c960"],
+];
+
+/// The "minimalistic" models (ReLU, 3×3 kernels, no squeeze-excite), as the TF release has them.
+const TIMM_SMALL_MINIMAL: &[&[&str]] = &[
+    &["ds_r1_k3_s2_e1_c16"],
+    &["ir_r1_k3_s2_e4.5_c24", "ir_r1_k3_s1_e3.67_c24"],
+    &["ir_r1_k3_s2_e4_c40", "ir_r2_k3_s1_e6_c40"],
+    &["ir_r2_k3_s1_e3_c48"],
+    &["ir_r3_k3_s2_e6_c96"],
+    &["cn_r1_k1_s1_c576"],
+];
+
+const TIMM_LARGE_MINIMAL: &[&[&str]] = &[
+    &["ds_r1_k3_s1_e1_c16"],
+    &["ir_r1_k3_s2_e4_c24", "ir_r1_k3_s1_e3_c24"],
+    &["ir_r3_k3_s2_e3_c40"],
+    &[
+        "ir_r1_k3_s2_e6_c80",
+        "ir_r1_k3_s1_e2.5_c80",
+        "ir_r2_k3_s1_e2.3_c80",
+    ],
+    &["ir_r2_k3_s1_e6_c112"],
+    &["ir_r3_k3_s2_e6_c160"],
+    &["cn_r1_k1_s1_c960"],
+];
+
+/// timm's MobileNetV3: stem of 16 (unscaled below width 0.75), the blocks, then after pooling
+/// a 1×1 conv with bias to 1024 (Small) or 1280 (Large) features, whatever the width.
+pub fn timm(model: &TimmModel, large: bool, minimal: bool) -> Result<NetworkSpec> {
+    let (table, features) = match (large, minimal) {
+        (false, false) => (TIMM_SMALL, SMALL_LAST_CHANNEL),
+        (false, true) => (TIMM_SMALL_MINIMAL, SMALL_LAST_CHANNEL),
+        (true, false) => (TIMM_LARGE, LARGE_LAST_CHANNEL),
+        (true, true) => (TIMM_LARGE_MINIMAL, LARGE_LAST_CHANNEL),
+    };
+    let activation = if minimal { RE } else { HS };
+    let rules = Rules {
+        width: model.width,
+        depth: model.depth,
+        fix_first_last: false,
+        activation,
+    };
+    let stem = if model.width < 0.75 {
+        16
+    } else {
+        rules.channels(16)
+    };
+    let network = NetworkSpec {
+        stem: ConvSpec::dense(3, stem, 3, 2, activation),
+        stages: rules.stages(table, stem)?,
+        head_conv: None,
+        hidden: Vec::new(),
+    };
+    let hidden = DenseSpec {
+        input: network.features(),
+        output: features,
+        activation,
+        storage: DenseStorage::Conv1x1 { batch_norm: false },
+    };
+    Ok(NetworkSpec {
+        hidden: vec![hidden],
+        ..network
     })
 }

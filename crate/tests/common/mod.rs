@@ -2,7 +2,7 @@
 //! from disk natively and over HTTP in the browser, the test matrix, and the tolerance.
 #![allow(dead_code)]
 
-use mobilenet_wasm::{Architecture, Model, ModelConfig, PaddingMode, V1Activation};
+use mobilenet_wasm::{Architecture, LoadOptions, Model, ModelConfig, PaddingMode, V1Activation};
 use serde_json::Value;
 
 #[cfg(target_arch = "wasm32")]
@@ -165,6 +165,53 @@ pub async fn load_model(case: &Case) -> Model {
     let bytes = shared(case.weights).await;
     Model::from_safetensors(&bytes, Some((case.config)()))
         .unwrap_or_else(|e| panic!("{}: {e}", case.name))
+}
+
+/// The timm checkpoints in `../shared/reference/timm`, each a folder in the Hub's layout
+/// (`config.json`, `model.safetensors`) beside timm's outputs (`<name>.json`).
+pub const TIMM_MODELS: [&str; 6] = [
+    "mobilenetv3_small_100",
+    "mobilenetv3_large_100",
+    "mobilenetv2_050",
+    "mobilenetv1_100",
+    "mobilenetv4_conv_small",
+    "mobilenetv4_conv_medium",
+];
+
+/// A timm folder's model, described by its `config.json` as a Hub download is.
+pub async fn load_timm(name: &str) -> Model {
+    let json = shared(&format!("reference/timm/{name}/config.json")).await;
+    let config = mobilenet_wasm::hub::parse_config(std::str::from_utf8(&json).unwrap())
+        .unwrap_or_else(|e| panic!("{name}/config.json: {e}"));
+    let options = LoadOptions {
+        described: Some(config),
+        ..LoadOptions::default()
+    };
+    let bytes = shared(&format!("reference/timm/{name}/model.safetensors")).await;
+    Model::load(&bytes, &options).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// timm's logits for the `.npy` inputs (paths in its JSON are relative to `reference/synthetic`).
+pub async fn timm_npy_references(name: &str) -> Vec<NpyReference> {
+    let reference = shared_json(&format!("reference/timm/{name}.json")).await;
+    reference["npy_inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| NpyReference {
+            npy: normalize_path(&format!(
+                "reference/synthetic/{}",
+                e["file"].as_str().unwrap()
+            )),
+            logits: floats(&e["logits"]),
+            top5: top5(e),
+        })
+        .collect()
+}
+
+/// The timm issue's tolerance: max |Δlogit| ≤ 1e-4 · max(1, max |ref|).
+pub fn timm_tolerance(reference: &[f32]) -> f32 {
+    1e-4 * reference.iter().fold(1.0f32, |m, v| m.max(v.abs()))
 }
 
 /// One input tensor with its expected logits and top-5.

@@ -1,0 +1,116 @@
+//! timm's checkpoints in the Hugging Face Hub's layout (`config.json` + `model.safetensors`):
+//! every conv block kind of V1, V2, V3 and V4 gives timm's logits, from timm's own input tensors
+//! and from the photos preprocessed by our code as timm's eval transform does it (bicubic resize
+//! to `floor(size / crop_pct)`, center crop, the config's mean and std).
+
+mod common;
+
+use common::*;
+use mobilenet_wasm::preprocess::Pixels;
+
+async fn check_npy_inputs(name: &str) {
+    let model = load_timm(name).await;
+    for reference in timm_npy_references(name).await {
+        let (input, shape) = parse_npy(&shared(&reference.npy).await);
+        let logits = model
+            .logits_nchw(&input, shape.try_into().unwrap())
+            .unwrap()
+            .remove(0);
+        let (diff, tol) = (
+            max_abs_diff(&logits, &reference.logits),
+            timm_tolerance(&reference.logits),
+        );
+        println!(
+            "{name} {}: max |Δ| = {diff:.2e} (tolerance {tol:.2e})",
+            reference.npy
+        );
+        assert!(
+            diff <= tol,
+            "{name} on {}: max |Δlogit| {diff} > {tol}",
+            reference.npy
+        );
+        assert_eq!(
+            top_indices(&logits, 5),
+            reference.top5,
+            "{name} on {}",
+            reference.npy
+        );
+    }
+}
+
+/// Preprocessing bit for bit (the input tensor's sha256) and logits within the tolerance, for
+/// every photo whose decoded pixels are PIL's: all natively; in the browser the PNGs (browsers
+/// decode JPEGs with their own rounding), whose JPEGs are held to the input's sum instead.
+async fn check_photos(name: &str) {
+    let model = load_timm(name).await;
+    let reference = shared_json(&format!("reference/timm/{name}.json")).await;
+    let images = reference["images"].as_array().unwrap();
+    assert_eq!(images.len(), 8, "the references cover the 8 photos");
+    for entry in images {
+        let image = entry["file"].as_str().unwrap();
+        let (rgba, w, h) = decode_rgba(image, &shared(&format!("images/{image}")).await).await;
+        let pixels = Pixels::rgba(&rgba, w, h);
+        let input = model.preprocess().run(&pixels).unwrap();
+        let identical = sha256_f32le(&input) == entry["input"]["sha256_f32le"].as_str().unwrap();
+        let expected: Vec<f32> = entry["logits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        let logits = model.logits(&pixels).unwrap();
+        let diff = max_abs_diff(&logits, &expected);
+        println!("{name} {image}: bit-identical input {identical}, max |Δlogit| {diff:.2e}");
+        if cfg!(not(target_arch = "wasm32")) || image.ends_with(".png") {
+            assert!(
+                identical,
+                "{name} {image}: input differs from timm's transform"
+            );
+            let tol = timm_tolerance(&expected);
+            assert!(diff <= tol, "{name} {image}: max |Δlogit| {diff} > {tol}");
+        } else {
+            let sum: f64 = input.iter().map(|&v| v as f64).sum();
+            let scale: f64 = input.iter().map(|v| v.abs() as f64).sum();
+            let off = (sum - entry["input"]["sum"].as_f64().unwrap()).abs();
+            assert!(off < 1e-3 * scale, "{name} {image}: input sum off by {off}");
+        }
+    }
+}
+
+shared_test!(
+    npy_mobilenetv3_small_100,
+    check_npy_inputs("mobilenetv3_small_100")
+);
+shared_test!(
+    npy_mobilenetv3_large_100,
+    check_npy_inputs("mobilenetv3_large_100")
+);
+shared_test!(npy_mobilenetv2_050, check_npy_inputs("mobilenetv2_050"));
+shared_test!(npy_mobilenetv1_100, check_npy_inputs("mobilenetv1_100"));
+shared_test!(
+    npy_mobilenetv4_conv_small,
+    check_npy_inputs("mobilenetv4_conv_small")
+);
+shared_test!(
+    npy_mobilenetv4_conv_medium,
+    check_npy_inputs("mobilenetv4_conv_medium")
+);
+
+shared_test!(
+    photos_mobilenetv3_small_100,
+    check_photos("mobilenetv3_small_100")
+);
+shared_test!(
+    photos_mobilenetv3_large_100,
+    check_photos("mobilenetv3_large_100")
+);
+shared_test!(photos_mobilenetv2_050, check_photos("mobilenetv2_050"));
+shared_test!(photos_mobilenetv1_100, check_photos("mobilenetv1_100"));
+shared_test!(
+    photos_mobilenetv4_conv_small,
+    check_photos("mobilenetv4_conv_small")
+);
+shared_test!(
+    photos_mobilenetv4_conv_medium,
+    check_photos("mobilenetv4_conv_medium")
+);

@@ -25,17 +25,68 @@ export type ErrorCode =
 export class MobileNetError extends Error {
   readonly name: "MobileNetError";
   readonly code: ErrorCode;
+  /** The HTTP status, for FETCH errors of a download the server answered. */
+  readonly status?: number;
 }
 
+/** torchvision-layout families (any width), then the MobileNets timm registers, by timm's name. */
 export type Architecture =
   | "mobilenet_v3_small"
   | "mobilenet_v3_large"
   | "mobilenet_v2"
   | "mobilenet_v1"
-  | "mobilenext";
+  | "mobilenext"
+  | "mobilenetv1_100"
+  | "mobilenetv1_100h"
+  | "mobilenetv1_125"
+  | "mobilenetv2_035"
+  | "mobilenetv2_050"
+  | "mobilenetv2_075"
+  | "mobilenetv2_100"
+  | "mobilenetv2_140"
+  | "mobilenetv2_110d"
+  | "mobilenetv2_120d"
+  | "mobilenetv3_large_075"
+  | "mobilenetv3_large_100"
+  | "mobilenetv3_large_150d"
+  | "mobilenetv3_small_050"
+  | "mobilenetv3_small_075"
+  | "mobilenetv3_small_100"
+  | "tf_mobilenetv3_large_075"
+  | "tf_mobilenetv3_large_100"
+  | "tf_mobilenetv3_large_minimal_100"
+  | "tf_mobilenetv3_small_075"
+  | "tf_mobilenetv3_small_100"
+  | "tf_mobilenetv3_small_minimal_100"
+  | "mobilenetv4_conv_small_035"
+  | "mobilenetv4_conv_small_050"
+  | "mobilenetv4_conv_small"
+  | "mobilenetv4_conv_medium"
+  | "mobilenetv4_conv_large";
 
-/** Where a model file comes from: a URL (fetched, cached), or its bytes. */
-export type ModelSource = string | URL | ArrayBuffer | Uint8Array | Response;
+/**
+ * A Hugging Face Hub repository holding a timm model (`config.json` + `model.safetensors`), e.g.
+ * "timm/mobilenetv4_conv_small.e2400_r224_in1k": two path segments, no scheme, no leading "./"
+ * or "/", not ending in ".safetensors" (write "./a/b" for a relative URL of that shape).
+ */
+export type HubId = `${string}/${string}`;
+
+/** Where a model comes from: a Hub repository, a URL (fetched, cached), or its bytes. */
+export type ModelSource = HubId | string | URL | ArrayBuffer | Uint8Array | Response;
+
+/** A Hub model the package is tested with (see `Classifier.models`). */
+export interface HubModel {
+  readonly id: HubId;
+  readonly arch: Architecture;
+  /** For people: "MobileNetV4-Conv-Small". */
+  readonly name: string;
+  readonly parameters: number;
+  /** Size of its model.safetensors on the Hub (float32). */
+  readonly bytes: number;
+}
+
+/** The Hub model `Classifier.load()` loads when given no source. */
+export const DEFAULT_MODEL: HubId;
 
 export interface LoadOptions {
   /** Download progress; `totalBytes` is undefined when the server does not say. */
@@ -44,6 +95,10 @@ export interface LoadOptions {
   integrity?: string;
   /** Keep downloaded models in Cache Storage (default true for URLs); a string names the cache. */
   cache?: boolean | string;
+  /** Where Hub ids are fetched from: `{hubUrl}/{id}/resolve/{revision}/…` (default "https://huggingface.co"). */
+  hubUrl?: string | URL;
+  /** The Hub revision: a branch, tag or commit (default "main"; a commit pins the files). */
+  revision?: string;
   /** URL of mobilenet_wasm_bg.wasm, when it is not served next to the package (CDNs). */
   wasmUrl?: string | URL;
   /** URL of mobilenet_wasm_train_bg.wasm (fetched when a linear head is first trained). */
@@ -68,6 +123,10 @@ export interface LoadOptions {
   activation?: "relu6" | "relu";
   /** Side of the square network input (default 224; the shorter side is resized to 256/224 of it). */
   inputSize?: number;
+  /** timm's crop fraction: the shorter side is resized to floor(inputSize / cropPct). */
+  cropPct?: number;
+  /** The resize's filter, as Pillow computes it (default "bilinear"; timm's configs say "bicubic"). */
+  interpolation?: "bilinear" | "bicubic";
   /** One label per class, in class-index order. */
   labels?: string[];
 }
@@ -81,6 +140,7 @@ export interface ModelInfo {
   readonly arch: Architecture;
   readonly width: number;
   readonly inputSize: number;
+  readonly interpolation: "bilinear" | "bicubic";
   readonly numClasses: number;
   readonly parameters: number;
   /** Whether the model has class labels. */
@@ -226,12 +286,13 @@ export interface Learner {
    */
   export(options?: { examples?: boolean }): Promise<Uint8Array>;
   /**
-   * One model file with the backbone (`modelSource`: the file the classifier was loaded from) and
-   * this head; `Classifier.load` opens it as a classifier of your classes.
+   * One model file with the backbone (`modelSource`: what the classifier was loaded from, a Hub
+   * id included, with the same `hubUrl` and `revision`) and this head; `Classifier.load` opens it
+   * as a classifier of your classes.
    */
   exportModel(
     modelSource: ModelSource,
-    options?: Pick<LoadOptions, "integrity" | "cache" | "onProgress">,
+    options?: Pick<LoadOptions, "integrity" | "cache" | "onProgress" | "hubUrl" | "revision">,
   ): Promise<Uint8Array>;
   /** Frees the learner; later calls reject with code "DISPOSED". */
   dispose(): void;
@@ -239,9 +300,15 @@ export interface Learner {
 
 /** A classifier running in the calling thread. */
 export class Classifier implements ClassifierMethods {
-  static load(source: ModelSource, options?: LoadOptions): Promise<Classifier>;
+  /**
+   * Loads a model: a Hub id (config.json describes it; 1000-class ImageNet models get ImageNet's
+   * labels), a model file, or with no source `DEFAULT_MODEL`.
+   */
+  static load(source?: ModelSource, options?: LoadOptions): Promise<Classifier>;
   /** The same API with inference in a dedicated worker, keeping the page's thread free. */
-  static loadInWorker(source: ModelSource, options?: WorkerLoadOptions): Promise<WorkerClassifier>;
+  static loadInWorker(source?: ModelSource, options?: WorkerLoadOptions): Promise<WorkerClassifier>;
+  /** The Hub models the package is tested with (the first is `DEFAULT_MODEL`). */
+  static readonly models: readonly HubModel[];
   readonly info: ModelInfo;
   classify(image: ImageInput, options?: ClassifyOptions): Promise<Prediction[]>;
   logits(image: ImageInput): Promise<Float32Array>;
@@ -253,7 +320,7 @@ export class Classifier implements ClassifierMethods {
 
 /** A classifier running in a dedicated worker (see Classifier.loadInWorker). */
 export class WorkerClassifier implements ClassifierMethods {
-  static load(source: ModelSource, options?: WorkerLoadOptions): Promise<WorkerClassifier>;
+  static load(source?: ModelSource, options?: WorkerLoadOptions): Promise<WorkerClassifier>;
   readonly info: ModelInfo;
   classify(image: ImageInput, options?: ClassifyOptions): Promise<Prediction[]>;
   logits(image: ImageInput): Promise<Float32Array>;

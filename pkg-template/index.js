@@ -10,5 +10,7 @@ export class Classifier extends ThreadClassifier {
   }
 }
 
-export { MobileNetError, relaxedSimdSupported, setWasmUrl, wasmMemoryBytes } from "./core.js";
+export { relaxedSimdSupported, setWasmUrl, wasmMemoryBytes } from "./core.js";
+export { MobileNetError } from "./errors.js";
+export { DEFAULT_MODEL } from "./models.js";
 export { WorkerClassifier };

@@ -1,6 +1,9 @@
 // Classifier.loadInWorker: the page-side proxy of a Classifier running in a dedicated worker, with
 // the same methods. Images become ImageBitmaps (transferred) or pixel arrays (copied once).
-import { MobileNetError, baseUrl, isImageElement, isPixelArray, rawBitmap, wasmUrls } from "./core.js";
+import { wasmUrls } from "./core.js";
+import { MobileNetError } from "./errors.js";
+import { isImageElement, isPixelArray, rawBitmap } from "./pixels.js";
+import { baseUrl, isHubId } from "./sources.js";
 
 class Connection {
   #worker;
@@ -70,8 +73,12 @@ async function imageMessage(image) {
   }
 }
 
-/** Model or head bytes for the worker: URLs made absolute, Responses read, bytes copied. */
-async function sourceMessage(source) {
+/**
+ * Model or head bytes for the worker: URLs made absolute, Responses read, bytes copied; with
+ * `hub`, Hub ids (and no source: the default model) as they are.
+ */
+async function sourceMessage(source, { hub = false } = {}) {
+  if (hub && (source === undefined || isHubId(source))) return source;
   if (typeof source === "string" || source instanceof URL) return new URL(source, baseUrl()).href;
   if (typeof Response !== "undefined" && source instanceof Response) {
     if (!source.ok) throw new MobileNetError("FETCH", `the response is HTTP ${source.status}`);
@@ -142,7 +149,8 @@ class WorkerLearner {
   }
 
   async exportModel(modelSource, { onProgress, ...sourceOptions } = {}) {
-    return this.#call("exportModel", [await sourceMessage(modelSource), sourceOptions], [], onProgress);
+    const source = await sourceMessage(modelSource, { hub: true });
+    return this.#call("exportModel", [source, sourceOptions], [], onProgress);
   }
 
   dispose() {
@@ -180,11 +188,11 @@ export class WorkerClassifier {
   static async load(source, options = {}) {
     const { onProgress, worker, ...rest } = { ...wasmUrls(), ...options };
     // The worker resolves URLs against its own location: make them absolute here.
-    for (const key of ["wasmUrl", "trainerUrl", "relaxedWasmUrl"]) {
+    for (const key of ["wasmUrl", "trainerUrl", "relaxedWasmUrl", "hubUrl"]) {
       if (rest[key] === undefined) delete rest[key];
       else rest[key] = new URL(rest[key], baseUrl()).href;
     }
-    const payload = await sourceMessage(source);
+    const payload = await sourceMessage(source, { hub: true });
     // Bytes read from a Response are ours to move; the caller's own arrays are copied.
     const transfer = payload instanceof Uint8Array && payload !== source ? [payload.buffer] : [];
     const connection = new Connection(

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Browser benchmark: our package vs onnxruntime-web, single thread, in headless Chromium.
+# Browser benchmark: our package vs onnxruntime-web and TensorFlow.js, single thread, in headless
+# Chromium.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"

@@ -27,6 +27,14 @@ fi
 cp target/pkg-relaxed/mobilenet_wasm_bg.wasm pkg/mobilenet_wasm_relaxed_bg.wasm
 rm -f pkg/.gitignore
 cp pkg-template/* pkg/
+# ImageNet-1k's class names, which Hub models without label_names get (from ../shared: the list is
+# data, not code, and stays out of the repository).
+node --input-type=module -e '
+  import { readFileSync, writeFileSync } from "node:fs";
+  const names = readFileSync(process.argv[1], "utf8").trimEnd().split("\n");
+  if (names.length !== 1000) throw new Error(`${names.length} ImageNet class names, not 1000`);
+  writeFileSync("pkg/imagenet-classes.json", JSON.stringify(names) + "\n");
+' "$MOBILENET_SHARED_DIR/weights/imagenet_classes.txt"
 for wasm in pkg/mobilenet_wasm_bg.wasm pkg/mobilenet_wasm_relaxed_bg.wasm pkg/mobilenet_wasm_train_bg.wasm; do
   printf '[build] %s: %d kB, %d kB gzipped\n' "$wasm" $(( $(wc -c < $wasm) / 1024 )) $(( $(gzip -9 -c $wasm | wc -c) / 1024 ))
 done

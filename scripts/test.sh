@@ -16,7 +16,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-step() { echo; echo "=== $*"; }
+# Each step ends with how long it took (CI has a time budget).
+started=$SECONDS
+current=""
+step() {
+  [[ -n "$current" ]] && echo "=== $current: $(( SECONDS - step_start )) s"
+  current="$*"
+  step_start=$SECONDS
+  [[ "$current" == "done" ]] || { echo; echo "=== $current"; }
+}
 
 step "format and lints"
 cargo fmt --all -- --check
@@ -46,13 +54,14 @@ done
 
 step "npm package and demo: build, pack, then page tests in headless Chromium"
 bash scripts/build.sh
-node --test --test-reporter=spec tests/package.test.mjs tests/learner.test.mjs tests/vite.test.mjs tests/types.test.mjs \
-  tests/demo.test.mjs 2>&1 | tee -a "$log"
+node --test --test-reporter=spec tests/package.test.mjs tests/hub.test.mjs tests/readme.test.mjs \
+  tests/learner.test.mjs tests/vite.test.mjs tests/types.test.mjs tests/demo.test.mjs 2>&1 | tee -a "$log"
+step "done"
 
 # cargo/wasm-bindgen-test: "test result: ok. N passed; M failed"; node: "ℹ pass N", "ℹ fail M".
 results=$(grep -Eo 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$log" || true)
 passed=$(( $(awk '{ s += $4 } END { print s + 0 }' <<<"$results") + $(awk '/^ℹ pass / { s += $3 } END { print s + 0 }' "$log") ))
 failed=$(( $(awk '{ s += $6 } END { print s + 0 }' <<<"$results") + $(awk '/^ℹ fail / { s += $3 } END { print s + 0 }' "$log") ))
 echo
-echo "all: $passed passed, $failed failed"
+echo "all: $passed passed, $failed failed, in $(( (SECONDS - started) / 60 )) min $(( (SECONDS - started) % 60 )) s"
 [[ "$failed" -eq 0 && "$passed" -gt 0 ]]

@@ -5,12 +5,14 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
+import { HUB_MODELS } from "../pkg-template/models.js";
 import { OUTPUT, ROOT, SHARED, WORK, launchChromium, reference, serveDir, watchConsole } from "./support/harness.mjs";
+import { HUB, routeHub, timmFolder } from "./support/hub.mjs";
 
-// A strict policy, sent as a header so that it also governs the worker.
-const CSP =
-  "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; " +
-  "img-src 'self' blob: data:; media-src 'self' blob: mediastream:; style-src 'self'; connect-src 'self'";
+// The demo's own policy (its <meta>), sent as a header too so that it also governs the worker.
+const CSP = /http-equiv="Content-Security-Policy"\s+content="([^"]+)"/.exec(
+  readFileSync(join(ROOT, "www/index.html"), "utf8"),
+)[1];
 
 const CAMERA = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"];
 
@@ -80,6 +82,56 @@ async function topPrediction(page, arch, label) {
 }
 
 const expected = (model, image) => reference(model).images.find((e) => e.file === image).top5[0].label;
+/** timm's top-1 label of `image` for a Hub id's architecture. */
+const timmTop1 = (id, image) =>
+  JSON.parse(readFileSync(join(SHARED, `reference/timm/${timmFolder(id)}.json`))).images.find((e) => e.file === image)
+    .top5[0].label;
+
+test("the picker offers the Hub's models: one downloads with progress and classifies, and a typed id loads", async () => {
+  const { browser, page, errors, foreign } = await openDemo([]);
+  try {
+    const requested = await routeHub(page);
+    const groups = await page.evaluate(() =>
+      [...document.querySelectorAll("#model-select optgroup")].map((g) => ({
+        label: g.label,
+        options: [...g.children].map((o) => ({ value: o.value, text: o.textContent })),
+      })),
+    );
+    assert.equal(groups.length, 2);
+    assert.equal(groups[0].options[0].value, "models/mobilenet_v3_small.safetensors", "the default stays local");
+    assert.deepEqual(
+      groups[1].options.map((o) => o.value),
+      HUB_MODELS.map((m) => m.id),
+    );
+    for (const o of groups[1].options) assert.match(o.text, /\(\d+\.\d MB\)$/);
+    // Progress as the download goes: the bar's largest value.
+    await page.evaluate(() => {
+      window.progressSeen = 0;
+      new MutationObserver(() => {
+        window.progressSeen = Math.max(window.progressSeen, document.getElementById("load-progress").value);
+      }).observe(document.getElementById("load-progress"), { attributes: true });
+    });
+    await page.setInputFiles("#file", join(SHARED, "images/coffee.png"));
+    const v3 = "timm/mobilenetv3_small_100.lamb_in1k";
+    await page.selectOption("#model-select", v3);
+    await modelReady(page, "mobilenetv3_small_100");
+    await topPrediction(page, "mobilenetv3_small_100", timmTop1(v3, "coffee.png"));
+    assert.ok((await page.evaluate(() => window.progressSeen)) > 0.5, "the progress bar moved");
+    assert.ok(requested.includes(`${HUB}/${v3}/resolve/main/model.safetensors`), requested.join("\n"));
+
+    const v4 = "timm/mobilenetv4_conv_small.e2400_r224_in1k";
+    await page.fill("#hub-id", v4);
+    await page.click("#hub-form button");
+    await modelReady(page, "mobilenetv4_conv_small");
+    await topPrediction(page, "mobilenetv4_conv_small", timmTop1(v4, "coffee.png"));
+    assert.equal(await page.inputValue("#model-select"), v4);
+    await page.screenshot({ path: join(OUTPUT, "demo-hub.png") });
+    assert.deepEqual(errors, []);
+    assert.deepEqual(foreign.filter((url) => !url.startsWith(`${HUB}/`)), []);
+  } finally {
+    await browser.close();
+  }
+});
 
 test("the camera is classified live, and switching to V2 keeps the camera and the label", async () => {
   const { browser, page, errors, foreign } = await openDemo([...CAMERA, `--use-file-for-fake-video-capture=${video}`]);

@@ -1,5 +1,6 @@
 // The packed package in a minimal Vite app: it installs from the tarball, builds, classifies and
-// trains a linear head (the lazily loaded trainer module) in the browser, in the page and a worker.
+// trains a linear head (the lazily loaded trainer module) in the browser, in the page and a worker,
+// and loads a Hub model in a worker (its labels another asset of the package).
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { readdirSync } from "node:fs";
@@ -12,8 +13,10 @@ import {
   launchChromium,
   serveDir,
   serveShared,
+  sharedFile,
   watchConsole,
 } from "./support/harness.mjs";
+import { routeHub } from "./support/hub.mjs";
 
 test("a Vite app depending on the tarball builds, classifies and trains a head", async () => {
   const app = installPackage("vite-app", { vite: "7.3.8" });
@@ -28,7 +31,9 @@ test("a Vite app depending on the tarball builds, classifies and trains a head",
   const site = await serveDir(join(app, "dist"));
   const browser = await launchChromium();
   try {
-    const page = await browser.newPage();
+    const context = await browser.newContext();
+    await routeHub(context);
+    const page = await context.newPage();
     const errors = watchConsole(page);
     await page.goto(`${site.url}/index.html?shared=${shared.url}`);
     await page.waitForFunction(() => window.outcome !== undefined, null, { timeout: 60_000 });
@@ -39,6 +44,9 @@ test("a Vite app depending on the tarball builds, classifies and trains a head",
     assert.deepEqual(result.worker, result.page);
     assert.deepEqual(result.simd, ["relaxed-simd", "relaxed-simd"]);
     assert.deepEqual(result.taught, ["cat", "blank", "cat", "blank"]);
+    const timm = JSON.parse(sharedFile("reference/timm/mobilenetv3_small_100.json"));
+    const chelsea = timm.images.find((e) => e.file === "chelsea.png").top5[0];
+    assert.deepEqual([result.hub.index, result.hub.label], [chelsea.index, chelsea.label]);
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

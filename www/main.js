@@ -12,6 +12,8 @@ const ui = {
   cameraToggle: $("camera-toggle"),
   cameraSelect: $("camera-select"),
   modelSelect: $("model-select"),
+  hubForm: $("hub-form"),
+  hubId: $("hub-id"),
   file: $("file"),
   loading: $("loading"),
   loadLabel: $("load-label"),
@@ -43,7 +45,7 @@ const state = {
   stream: null, // the camera's MediaStream
   live: false, // classifying camera frames
   frames: [], // completion times of recent frames, for the FPS
-  models: [], // the build's model list (models/models.json)
+  models: [], // the build's model files (models/models.json), then the Hub's (Classifier.models)
   mode: "imagenet", // or "teach"
   learner: null, // the Teach mode's learner, living in the current classifier's worker
   learnerOwner: null, // the classifier it was made on
@@ -94,24 +96,46 @@ function countFrame() {
 
 // ------------------------------------------------------------------ models
 
+/**
+ * The picker: the models this server has (the default, so the demo works offline), then the
+ * Hugging Face Hub's, downloaded on choice and cached for the next visit.
+ */
 async function loadModels() {
   const response = await fetch("models/models.json");
   if (!response.ok) throw new Error(`no model list (HTTP ${response.status}): run npm run build`);
-  const models = await response.json();
-  state.models = models;
-  ui.modelSelect.replaceChildren(
-    ...models.map((m) => new Option(`${m.name} (${(m.bytes / 1e6).toFixed(1)} MB)`, m.file)),
-  );
-  return models;
+  const local = (await response.json()).map((m) => ({ ...m, source: m.file }));
+  const hub = Classifier.models.map((m) => ({ ...m, source: m.id }));
+  state.models = [...local, ...hub];
+  const group = (label, models) => {
+    const element = document.createElement("optgroup");
+    element.label = label;
+    element.append(...models.map((m) => new Option(`${m.name} (${(m.bytes / 1e6).toFixed(1)} MB)`, m.source)));
+    return element;
+  };
+  ui.modelSelect.replaceChildren(group("On this server", local), group("Hugging Face Hub (timm)", hub));
+  return state.models;
 }
 
-/** Loads `file` in a new worker; the previous classifier keeps serving frames until it is ready. */
-async function switchModel(file) {
+/** Picks a Hub id typed in: it joins the picker's Hub group, then loads. */
+function loadHubId(id) {
+  if (!state.models.some((m) => m.source === id)) {
+    state.models.push({ name: id, source: id });
+    ui.modelSelect.lastElementChild.append(new Option(id, id));
+  }
+  ui.modelSelect.value = id;
+  return switchModel(id);
+}
+
+/**
+ * Loads `source` (a file of this server or a Hub id) in a new worker; the previous classifier
+ * keeps serving frames until it is ready.
+ */
+async function switchModel(source) {
   ui.loading.hidden = false;
   ui.modelSelect.disabled = true;
   ui.loadProgress.removeAttribute("value");
   ui.loadLabel.textContent = "Loading model…";
-  const loading = Classifier.loadInWorker(file, {
+  const loading = Classifier.loadInWorker(source, {
     onProgress: (loaded, total) => {
       if (total) ui.loadProgress.value = loaded / total;
       ui.loadLabel.textContent = `Loading model… ${(loaded / 1e6).toFixed(1)} MB`;
@@ -133,7 +157,7 @@ async function switchModel(file) {
       renderClasses();
     }
     const { arch, parameters } = classifier.info;
-    const name = state.models.find((m) => m.file === file)?.name ?? arch;
+    const name = state.models.find((m) => m.source === source)?.name ?? arch;
     ui.modelInfo.textContent = `${name}, ${(parameters / 1e6).toFixed(1)} M parameters`;
     ui.modelInfo.dataset.arch = arch;
     say("");
@@ -567,6 +591,10 @@ ui.importHead.addEventListener("change", () => importHead(ui.importHead.files[0]
 ui.cameraToggle.addEventListener("click", () => (state.stream ? stopCamera() : startCamera()));
 ui.cameraSelect.addEventListener("change", () => startCamera(ui.cameraSelect.value));
 ui.modelSelect.addEventListener("change", () => switchModel(ui.modelSelect.value));
+ui.hubForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  loadHubId(ui.hubId.value.trim());
+});
 ui.file.addEventListener("change", () => classifyFile(ui.file.files[0]));
 
 ui.stage.addEventListener("dragover", (event) => {

@@ -9,7 +9,7 @@ ort.env.wasm.proxy = false;
 ort.env.wasm.wasmPaths = new URL("./ort/", location.href).href;
 
 const shared = new URLSearchParams(location.search).get("shared");
-const bytes = async (path) => new Uint8Array(await (await fetch(`${shared}/${path}`)).arrayBuffer());
+const bytes = async (url) => new Uint8Array(await (await fetch(url)).arrayBuffer());
 
 /** Median, 90th percentile and minimum of `ms`. */
 function summary(ms) {
@@ -57,8 +57,8 @@ window.runBench = async (models, warmup, runs, { relaxedSimd, withOthers }) => {
   let tfjsReady;
   const results = [];
   let simd;
-  for (const { name, weights, onnx, options } of models) {
-    const modelBytes = await bytes(weights);
+  for (const { name, url, onnx, options } of models) {
+    const modelBytes = await bytes(url);
     const loadStart = performance.now();
     const ours = await Classifier.load(modelBytes, { ...options, cache: false, relaxedSimd });
     const loadMs = performance.now() - loadStart;
@@ -71,7 +71,7 @@ window.runBench = async (models, warmup, runs, { relaxedSimd, withOthers }) => {
     if (withOthers) {
       tfjsReady ??= setupTfjs(new URL("./tfjs/", location.href).href);
       await tfjsReady;
-      session = await ort.InferenceSession.create(await bytes(onnx), {
+      session = await ort.InferenceSession.create(await bytes(`${shared}/${onnx}`), {
         executionProviders: ["wasm"],
         graphOptimizationLevel: "all",
       });

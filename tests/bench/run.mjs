@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { ROOT, copyInto, installPackage, launchChromium, serveDir, serveShared, tarball } from "../support/harness.mjs";
+import { ROOT, SHARED, copyInto, installPackage, launchChromium, serveDir, serveShared, tarball } from "../support/harness.mjs";
 
 const WARMUP = 10;
 const RUNS = 50;
@@ -15,8 +15,10 @@ const MODELS = [
   { name: "mobilenetv1_075", weights: "weights/mobilenetv1_075.safetensors", options: { arch: "mobilenet_v1", width: 0.75, padding: "tf" } },
   { name: "tv_mobilenet_v3_large", weights: "reference/synthetic/tv_mobilenet_v3_large.safetensors", options: { arch: "mobilenet_v3_large" } },
   { name: "mobilenext_100", weights: "reference/synthetic/mobilenext_100.safetensors", options: { arch: "mobilenext" } },
+  // timm's folder, made self-describing (f32, the same values) by mobilenet-convert below.
+  { name: "mobilenetv4_conv_small", timm: "reference/timm/mobilenetv4_conv_small", onnx: "onnx/timm_mobilenetv4_conv_small.onnx", options: {} },
 ]
-  .map((m) => ({ ...m, onnx: `onnx/${m.name}.onnx` }))
+  .map((m) => ({ onnx: `onnx/${m.name}.onnx`, ...m }))
   // BENCH_MODELS=v2,small times only the models whose names contain one of the words.
   .filter((m) => !process.env.BENCH_MODELS || process.env.BENCH_MODELS.split(",").some((w) => m.name.includes(w)));
 
@@ -40,8 +42,16 @@ for (const file of [
   cpSync(join(ROOT, "node_modules", file), join(site, "tfjs", file.split("/").pop()));
 }
 
+mkdirSync(join(site, "models"), { recursive: true });
+for (const m of MODELS.filter((m) => m.timm)) {
+  m.weights = `models/${m.name}.safetensors`;
+  execFileSync(join(ROOT, "target/release/mobilenet-convert"), [join(SHARED, m.timm), join(site, m.weights)], { stdio: "ignore" });
+}
+
 const shared = await serveShared();
 const server = await serveDir(site);
+// Weights from ../shared, or (converted timm folders) from the bench's own site.
+for (const m of MODELS) m.url = m.timm ? `${server.url}/${m.weights}` : `${shared.url}/${m.weights}`;
 
 /** `run(page)` on `html` in a browser of its own (so nothing compiled is shared). */
 async function inFreshBrowser(html, run) {

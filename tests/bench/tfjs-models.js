@@ -42,6 +42,9 @@ const CHECKPOINTS = {
   tv_mobilenet_v2_050: { arch: "v2", padding: "torch", eps: 1e-5 },
   mobilenetv1_100: { arch: "v1", padding: "torch", eps: 1e-3, act: "relu" },
   mobilenext_100: { arch: "mobilenext", padding: "torch", eps: 1e-5 },
+  // timm's layout (../shared/reference/timm, random weights).
+  mobilenetv4_conv_small: { arch: "v4", padding: "torch", eps: 1e-5 },
+  mobilenetv4_conv_medium: { arch: "v4", padding: "torch", eps: 1e-5 },
 };
 
 /**
@@ -392,7 +395,59 @@ function buildMobileNeXt(net) {
   return classifierHead(sequence(layers), [classifier]);
 }
 
+/**
+ * timm's MobileNetV4 (conv): the block kinds read off timm's module names: `conv` (conv + BN +
+ * ReLU), `conv_exp` (FusedIB), `pw_exp` (UIB, with optional `dw_start` / `dw_mid`). Each stage but
+ * the last starts with a stride of 2, on its first spatial conv (UIB: `dw_mid` if there is one).
+ */
+function buildV4(net) {
+  const stem = net.conv("conv_stem", "bn1", { stride: 2, act: "relu" });
+  let channels = wire(stem, 3, "conv_stem");
+  const layers = [stem];
+  const stages = new Map();
+  for (const name of net.tensors.keys()) {
+    const match = /^blocks\.(\d+)\.(\d+)\./.exec(name);
+    if (match) stages.set(Number(match[1]), Math.max(stages.get(Number(match[1])) ?? 0, Number(match[2]) + 1));
+  }
+  const last = Math.max(...stages.keys());
+  for (let s = 0; s <= last; s++) {
+    for (let b = 0; b < stages.get(s); b++) {
+      const block = `blocks.${s}.${b}`;
+      const stride = b === 0 && s < last ? 2 : 1;
+      const parts = [];
+      if (net.has(`${block}.conv.weight`)) {
+        parts.push(net.conv(`${block}.conv`, `${block}.bn1`, { stride, act: "relu" }));
+      } else if (net.has(`${block}.conv_exp.weight`)) {
+        parts.push(net.conv(`${block}.conv_exp`, `${block}.bn1`, { stride, act: "relu" }));
+        parts.push(net.conv(`${block}.conv_pwl`, `${block}.bn2`));
+      } else {
+        const mid = net.has(`${block}.dw_mid.conv.weight`);
+        if (net.has(`${block}.dw_start.conv.weight`)) {
+          parts.push(net.conv(`${block}.dw_start.conv`, `${block}.dw_start.bn`, { stride: mid ? 1 : stride }));
+        }
+        parts.push(net.conv(`${block}.pw_exp.conv`, `${block}.pw_exp.bn`, { act: "relu" }));
+        if (mid) parts.push(net.conv(`${block}.dw_mid.conv`, `${block}.dw_mid.bn`, { stride, act: "relu" }));
+        parts.push(net.conv(`${block}.pw_proj.conv`, `${block}.pw_proj.bn`));
+      }
+      const input = channels;
+      parts.forEach((p) => (channels = wire(p, channels, block)));
+      const body = sequence(parts);
+      layers.push(stride === 1 && input === channels ? (x) => tf.add(body(x), x) : body);
+    }
+  }
+  // After pooling: a 1x1 conv + BatchNorm + ReLU (`conv_head`, `norm_head`), then the classifier.
+  const head = net.conv("conv_head", "norm_head", { act: "relu" });
+  const classifier = net.linear("classifier");
+  wire(classifier, wire(head, channels, "conv_head"), "classifier");
+  const features = sequence(layers);
+  return (x) => {
+    const pooled = tf.reshape(globalAvgPool(features(x)), [1, 1, 1, channels]);
+    return classifier(tf.reshape(head(pooled), [1, head.outChannels]));
+  };
+}
+
 const BUILDERS = {
+  v4: buildV4,
   v3_small: (net) => buildV3(net, V3_SMALL),
   v3_large: (net) => buildV3(net, V3_LARGE),
   v2: buildV2,

@@ -113,3 +113,17 @@ export function maxAbsDiff(a, b) {
   for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
 }
+
+/** A float32 little-endian C-order `.npy` under ../shared: `{ values, shape }`. */
+export function npy(path) {
+  const bytes = sharedFile(path);
+  const headerLength = bytes.readUInt16LE(8);
+  const header = bytes.subarray(10, 10 + headerLength).toString("latin1");
+  if (!header.includes("'descr': '<f4'") || !header.includes("'fortran_order': False")) {
+    throw new Error(`${path}: not a float32 C-order array (${header})`);
+  }
+  const shape = /'shape': \(([^)]*)\)/.exec(header)[1].split(",").filter((d) => d.trim()).map(Number);
+  const start = 10 + headerLength;
+  const values = new Float32Array(bytes.buffer.slice(bytes.byteOffset + start, bytes.byteOffset + bytes.length));
+  return { values, shape };
+}

@@ -2,6 +2,7 @@
 // check, and misuse must not (each @ts-expect-error fails the build if the line compiles).
 import {
   Classifier,
+  DEFAULT_MODEL,
   MobileNetError,
   WorkerClassifier,
   relaxedSimdSupported,
@@ -9,6 +10,8 @@ import {
   wasmMemoryBytes,
   type EpochStats,
   type ErrorCode,
+  type HubId,
+  type HubModel,
   type Learner,
   type LearnerPrediction,
   type ImageInput,
@@ -23,6 +26,21 @@ async function usage(video: HTMLVideoElement, canvas: OffscreenCanvas, frame: Vi
     integrity: "sha256-abc",
     cache: "models",
   });
+  const fromHub = await Classifier.load("timm/mobilenetv4_conv_small.e2400_r224_in1k", {
+    hubUrl: "https://hub.example",
+    revision: "main",
+    interpolation: "bicubic",
+    cropPct: 0.95,
+  });
+  const byDefault: Classifier = await Classifier.load();
+  const inWorker: WorkerClassifier = await Classifier.loadInWorker();
+  const offered: readonly HubModel[] = Classifier.models;
+  const id: HubId = offered[0].id;
+  const first: HubId = DEFAULT_MODEL;
+  const filter: "bilinear" | "bicubic" = fromHub.info.interpolation;
+  console.log(byDefault, inWorker, id, first, filter, offered[0].bytes, offered[0].arch);
+  // @ts-expect-error: not a filter the package implements
+  await Classifier.load(first, { interpolation: "lanczos" });
   const relaxed: boolean = relaxedSimdSupported();
   const plain = await Classifier.load(new ArrayBuffer(8), {
     relaxedSimd: relaxed,

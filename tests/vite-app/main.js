@@ -23,7 +23,12 @@ async function run() {
     await learner.train({ epochs: 5 });
     for (const image of [img, blank]) taught.push((await learner.classify(image, { topK: 1 }))[0].label);
   }
+  // A Hub model (the test answers huggingface.co): its ImageNet labels are one of the package's assets.
+  const hub = await Classifier.loadInWorker("timm/mobilenetv3_small_100.lamb_in1k");
+  const hubTop = (await hub.classify(img, { topK: 1 }))[0];
+  hub.dispose();
   return {
+    hub: hubTop,
     page: (await inPage.classify(img, { topK: 1 }))[0],
     worker: (await inWorker.classify(img, { topK: 1 }))[0],
     simd: [inPage.info.simd, inWorker.info.simd],

@@ -11,9 +11,22 @@ use mobilenet_wasm::{Architecture, Model, ModelConfig, PaddingMode, Pixels, V1Ac
 const WARMUP: usize = 5;
 const RUNS: usize = 30;
 
-fn models() -> Vec<(&'static str, &'static str, ModelConfig)> {
+/// The timm folders timed, described by their config.json as a Hub download is.
+const TIMM: [&str; 2] = ["mobilenetv4_conv_small", "mobilenetv4_conv_medium"];
+
+fn models(shared: &str) -> Vec<(&'static str, String, ModelConfig)> {
     use Architecture::*;
-    vec![
+    let timm = TIMM.iter().filter_map(|name| {
+        let json =
+            std::fs::read_to_string(format!("{shared}/reference/timm/{name}/config.json")).ok()?;
+        let config = mobilenet_wasm::hub::parse_config(&json).expect(name);
+        Some((
+            *name,
+            format!("reference/timm/{name}/model.safetensors"),
+            config,
+        ))
+    });
+    let torchvision: Vec<(&'static str, &'static str, ModelConfig)> = vec![
         (
             "mobilenetv3_small_100",
             "weights/mobilenetv3_small_100.safetensors",
@@ -46,7 +59,12 @@ fn models() -> Vec<(&'static str, &'static str, ModelConfig)> {
             "reference/synthetic/mobilenetv1_100.safetensors",
             ModelConfig::new(MobileNetV1).with_v1_activation(V1Activation::Relu),
         ),
-    ]
+    ];
+    torchvision
+        .into_iter()
+        .map(|(name, path, config)| (name, path.to_string(), config))
+        .chain(timm)
+        .collect()
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -67,10 +85,10 @@ fn main() {
         Some((model, start.elapsed().as_secs_f64() * 1e3))
     };
     if std::env::args().any(|a| a == "--multiply-adds") {
-        let counts: Vec<String> = models()
+        let counts: Vec<String> = models(&shared)
             .into_iter()
             .filter_map(|(name, path, config)| {
-                let (model, _) = load(path, config)?;
+                let (model, _) = load(&path, config)?;
                 Some(format!(
                     "\"{name}\": {}",
                     model.multiply_adds(224, 224).unwrap()
@@ -89,8 +107,8 @@ fn main() {
         "model", "params", "load ms", "median ms", "p90 ms", "min ms", "GFLOP/s"
     );
     let input = vec![0.1f32; 3 * 224 * 224];
-    for (name, path, config) in models() {
-        let Some((model, load_ms)) = load(path, config) else {
+    for (name, path, config) in models(&shared) {
+        let Some((model, load_ms)) = load(&path, config) else {
             println!("{name:<24} skipped: cannot read {path}");
             continue;
         };

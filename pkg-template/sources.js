@@ -179,7 +179,10 @@ export async function readHubModel(id, { hubUrl = HUB_URL, revision = "main", ..
   try {
     json = JSON.parse(text);
   } catch {
-    throw new MobileNetError("BAD_CONFIG", `${configUrl} is not JSON (a timm repository's config.json)`);
+    // (reported below)
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new MobileNetError("BAD_CONFIG", `${configUrl} is not a JSON object (a timm repository's config.json)`);
   }
   const modelUrl = new URL("model.safetensors", base);
   try {

@@ -45,10 +45,19 @@ export MOBILENET_SHARED_URL="http://127.0.0.1:$port"
 for _ in $(seq 50); do curl -sf "$MOBILENET_SHARED_URL/weights/imagenet_classes.txt" >/dev/null && break; sleep 0.1; done
 
 # Both modules: SIMD128, and relaxed SIMD (fused multiply-add), which Chrome and Firefox load.
+# wasm-bindgen's runner takes the first of GECKODRIVER / CHROMEDRIVER it finds set, whatever
+# wasm-pack was asked for: each run sees only its own browser's driver, and must say it ran there.
 for build in "" relaxed; do
   for browser in chrome firefox; do
     step "wasm32 + ${build:-SIMD128}${build:+ SIMD} tests in headless $browser"
-    (cd crate && $build wasm-pack test --headless "--$browser" --release --mode no-install) 2>&1 | tee -a "$log"
+    if [[ $browser == chrome ]]; then driver=(env -u GECKODRIVER); name=Chrome; else driver=(env -u CHROMEDRIVER); name=Firefox; fi
+    run_log="$(mktemp)"
+    (cd crate && $build "${driver[@]}" wasm-pack test --headless "--$browser" --release --mode no-install) 2>&1 | tee "$run_log" | tee -a "$log"
+    if grep "Running headless tests in" "$run_log" | grep -qv " in $name "; then
+      echo "error: the $browser run ran in another browser" | tee -a "$log"
+      echo "test result: FAILED. 0 passed; 1 failed" >> "$log"
+    fi
+    rm -f "$run_log"
   done
 done
 

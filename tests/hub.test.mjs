@@ -45,6 +45,7 @@ const BROKEN = {
     "model.safetensors": v4SmallFile,
   },
   "timm/mobilenetv4_conv_small.not_json": { "config.json": "<html>Hub</html>", "model.safetensors": v4SmallFile },
+  "timm/mobilenetv4_conv_small.null_json": { "config.json": "null", "model.safetensors": v4SmallFile },
   "timm/mobilenetv4_conv_small.wrong_weights": {
     "config.json": config(v4Small),
     "model.safetensors": join(SHARED, "reference/timm/mobilenetv3_small_100/model.safetensors"),
@@ -119,6 +120,7 @@ test("every tested Hub model loads by id from huggingface.co and computes timm's
       return { info: hubModel.info, progress, top };
     }, model.id);
     assert.equal(info.arch, model.arch);
+    assert.equal(info.parameters, model.parameters, `${model.id}: Classifier.models' parameter count`);
     assert.equal(info.numClasses, 1000);
     assert.equal(info.labels, true, `${model.id}: ImageNet's labels`);
     assert.equal(info.interpolation, "bicubic");
@@ -221,6 +223,7 @@ test("a missing repository, one without safetensors, and configs we cannot honou
       lanczos: await fail("timm/mobilenetv4_conv_small.lanczos"),
       hybrid: await fail("timm/mobilenetv4_hybrid_medium.e500_r224_in1k"),
       notJson: await fail("timm/mobilenetv4_conv_small.not_json"),
+      nullJson: await fail("timm/mobilenetv4_conv_small.null_json"),
       wrongWeights: await fail("timm/mobilenetv4_conv_small.wrong_weights"),
       badHubUrl: await fail("timm/mobilenetv4_conv_small.e2400_r224_in1k", { hubUrl: "http://[" }),
       inWorker: await fail("timm/mobilenetv4_conv_small.lanczos", {}, mnw.Classifier.loadInWorker.bind(mnw.Classifier)),
@@ -234,6 +237,7 @@ test("a missing repository, one without safetensors, and configs we cannot honou
     lanczos: "BAD_CONFIG",
     hybrid: "UNKNOWN_ARCH",
     notJson: "BAD_CONFIG",
+    nullJson: "BAD_CONFIG",
     wrongWeights: "TENSOR_SHAPE",
     badHubUrl: "BAD_CONFIG",
     inWorker: "BAD_CONFIG",
@@ -247,7 +251,7 @@ test("a missing repository, one without safetensors, and configs we cannot honou
   );
   for (const key of ["lanczos", "inWorker"]) assert.match(result[key].message, /pretrained_cfg\.interpolation/);
   assert.match(result.hybrid.message, /mobilenetv4_hybrid_medium.*attention/);
-  assert.match(result.notJson.message, /config\.json is not JSON/);
+  for (const key of ["notJson", "nullJson"]) assert.match(result[key].message, /config\.json is not a JSON object/);
 });
 
 test("a learner on a Hub model exports one self-describing model file of your classes", async () => {

@@ -99,10 +99,15 @@ impl Namer {
     }
 
     pub fn stem(&mut self) -> ConvNames {
+        self.outside_blocks("conv_stem", "bn1")
+    }
+
+    /// A conv before or after the blocks: named in timm's layout, the next module in the others.
+    fn outside_blocks(&mut self, conv: &str, bn: &str) -> ConvNames {
         match self.layout {
             Layout::Timm => ConvNames {
-                conv: "conv_stem".into(),
-                bn: "bn1".into(),
+                conv: conv.into(),
+                bn: bn.into(),
             },
             _ => numbered_pair(&self.feature()),
         }
@@ -196,13 +201,7 @@ impl Namer {
 
     /// The 1×1 conv after the blocks, before pooling.
     pub fn head_conv(&mut self) -> ConvNames {
-        match self.layout {
-            Layout::Timm => ConvNames {
-                conv: "conv_head".into(),
-                bn: "bn2".into(),
-            },
-            _ => numbered_pair(&self.feature()),
-        }
+        self.outside_blocks("conv_head", "bn2")
     }
 
     /// The `index`-th layer after pooling, before the classifier.

@@ -140,6 +140,29 @@ pub struct NetworkSpec {
 }
 
 impl NetworkSpec {
+    /// This network with a 1×1 conv + BatchNorm + activation after its blocks, before pooling.
+    pub fn with_head_conv(mut self, output: usize, activation: Activation) -> Self {
+        self.head_conv = Some(ConvSpec::pointwise(self.features(), output, activation));
+        self
+    }
+
+    /// This network with one more fully connected layer after pooling, on what comes before it.
+    pub fn then_dense(
+        mut self,
+        output: usize,
+        activation: Activation,
+        storage: DenseStorage,
+    ) -> Self {
+        let input = self.hidden.last().map_or(self.features(), |d| d.output);
+        self.hidden.push(DenseSpec {
+            input,
+            output,
+            activation,
+            storage,
+        });
+        self
+    }
+
     /// Channels out of the blocks (and head conv): the pooled features' length.
     pub fn features(&self) -> usize {
         match (&self.head_conv, self.stages.iter().flatten().last()) {

@@ -7,30 +7,7 @@ use common::*;
 async fn check_exact(name: &str) {
     let case = case(name);
     let model = load_model(case).await;
-    for reference in npy_references(case).await {
-        let (input, shape) = parse_npy(&shared(&reference.npy).await);
-        let shape: [usize; 4] = shape.try_into().unwrap();
-        let logits = model.logits_nchw(&input, shape).unwrap().remove(0);
-        let (diff, tol) = (
-            max_abs_diff(&logits, &reference.logits),
-            tolerance(&reference.logits),
-        );
-        println!(
-            "{name} {}: max |Δ| = {diff:.2e} (tolerance {tol:.2e})",
-            reference.npy
-        );
-        assert!(
-            diff <= tol,
-            "{name} on {}: max |Δlogit| {diff} > {tol}",
-            reference.npy
-        );
-        assert_eq!(
-            top_indices(&logits, 5),
-            reference.top5,
-            "{name} on {}: top-5 differs",
-            reference.npy
-        );
-    }
+    assert_npy_logits(name, &model, npy_references(case).await, tolerance).await;
 }
 
 shared_test!(exact_mobilenetv2_100, check_exact("mobilenetv2_100"));

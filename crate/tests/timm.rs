@@ -10,32 +10,13 @@ use mobilenet_wasm::preprocess::Pixels;
 
 async fn check_npy_inputs(name: &str) {
     let model = load_timm(name).await;
-    for reference in timm_npy_references(name).await {
-        let (input, shape) = parse_npy(&shared(&reference.npy).await);
-        let logits = model
-            .logits_nchw(&input, shape.try_into().unwrap())
-            .unwrap()
-            .remove(0);
-        let (diff, tol) = (
-            max_abs_diff(&logits, &reference.logits),
-            timm_tolerance(&reference.logits),
-        );
-        println!(
-            "{name} {}: max |Δ| = {diff:.2e} (tolerance {tol:.2e})",
-            reference.npy
-        );
-        assert!(
-            diff <= tol,
-            "{name} on {}: max |Δlogit| {diff} > {tol}",
-            reference.npy
-        );
-        assert_eq!(
-            top_indices(&logits, 5),
-            reference.top5,
-            "{name} on {}",
-            reference.npy
-        );
-    }
+    assert_npy_logits(
+        name,
+        &model,
+        timm_npy_references(name).await,
+        timm_tolerance,
+    )
+    .await;
 }
 
 /// Preprocessing bit for bit (the input tensor's sha256) and logits within the tolerance, for

@@ -397,7 +397,7 @@ function buildMobileNeXt(net) {
 
 /**
  * timm's MobileNetV4 (conv): the block kinds read off timm's module names: `conv` (conv + BN +
- * ReLU), `conv_exp` (FusedIB), `pw_exp` (UIB, with optional `dw_start` / `dw_mid`). Each stage but
+ * ReLU, never a skip), `conv_exp` (FusedIB), `pw_exp` (UIB, with optional `dw_start` / `dw_mid`). Each stage but
  * the last starts with a stride of 2, on its first spatial conv (UIB: `dw_mid` if there is one).
  */
 function buildV4(net) {
@@ -415,8 +415,11 @@ function buildV4(net) {
       const block = `blocks.${s}.${b}`;
       const stride = b === 0 && s < last ? 2 : 1;
       const parts = [];
+      // Conv blocks never skip; the others do where stride and channels allow.
+      let skips = true;
       if (net.has(`${block}.conv.weight`)) {
         parts.push(net.conv(`${block}.conv`, `${block}.bn1`, { stride, act: "relu" }));
+        skips = false;
       } else if (net.has(`${block}.conv_exp.weight`)) {
         parts.push(net.conv(`${block}.conv_exp`, `${block}.bn1`, { stride, act: "relu" }));
         parts.push(net.conv(`${block}.conv_pwl`, `${block}.bn2`));
@@ -432,7 +435,7 @@ function buildV4(net) {
       const input = channels;
       parts.forEach((p) => (channels = wire(p, channels, block)));
       const body = sequence(parts);
-      layers.push(stride === 1 && input === channels ? (x) => tf.add(body(x), x) : body);
+      layers.push(skips && stride === 1 && input === channels ? (x) => tf.add(body(x), x) : body);
     }
   }
   // After pooling: a 1x1 conv + BatchNorm + ReLU (`conv_head`, `norm_head`), then the classifier.

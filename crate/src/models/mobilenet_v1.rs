@@ -80,17 +80,17 @@ pub fn timm(model: &TimmModel, head_conv: bool) -> Result<NetworkSpec> {
         activation: Activation::Relu6,
     };
     let stem = rules.channels(STEM_CHANNELS);
-    let stages = rules.stages(TIMM, stem)?;
-    let features = stages
-        .iter()
-        .flatten()
-        .last()
-        .map_or(stem, BlockSpec::out_channels);
-    let head = rules.channels(HEAD_CONV_CHANNELS).max(HEAD_CONV_CHANNELS);
-    Ok(NetworkSpec {
+    let network = NetworkSpec {
         stem: ConvSpec::dense(3, stem, 3, 2, Activation::Relu6),
-        stages,
-        head_conv: head_conv.then(|| ConvSpec::pointwise(features, head, Activation::Relu6)),
+        stages: rules.stages(TIMM, stem)?,
+        head_conv: None,
         hidden: Vec::new(),
+    };
+    Ok(match head_conv {
+        true => {
+            let head = rules.channels(HEAD_CONV_CHANNELS).max(HEAD_CONV_CHANNELS);
+            network.with_head_conv(head, Activation::Relu6)
+        }
+        false => network,
     })
 }

@@ -85,16 +85,11 @@ pub fn timm(model: &TimmModel, fix_stem_head: bool) -> Result<NetworkSpec> {
             rules.channels(LAST_CHANNEL).max(LAST_CHANNEL),
         ),
     };
-    let stages = rules.stages(TIMM, stem)?;
-    let features = stages
-        .iter()
-        .flatten()
-        .last()
-        .map_or(stem, BlockSpec::out_channels);
-    Ok(NetworkSpec {
+    let network = NetworkSpec {
         stem: ConvSpec::dense(3, stem, 3, 2, ACT),
-        stages,
-        head_conv: Some(ConvSpec::pointwise(features, head, ACT)),
+        stages: rules.stages(TIMM, stem)?,
+        head_conv: None,
         hidden: Vec::new(),
-    })
+    };
+    Ok(network.with_head_conv(head, ACT))
 }

@@ -205,14 +205,6 @@ pub fn timm(model: &TimmModel, large: bool, minimal: bool) -> Result<NetworkSpec
         head_conv: None,
         hidden: Vec::new(),
     };
-    let hidden = DenseSpec {
-        input: network.features(),
-        output: features,
-        activation,
-        storage: DenseStorage::Conv1x1 { batch_norm: false },
-    };
-    Ok(NetworkSpec {
-        hidden: vec![hidden],
-        ..network
-    })
+    let conv_head = DenseStorage::Conv1x1 { batch_norm: false };
+    Ok(network.then_dense(features, activation, conv_head))
 }

@@ -18,7 +18,7 @@ use super::timm_blocks::Rules;
 use crate::arch::{TimmModel, V4Size};
 use crate::error::Result;
 use crate::layers::{Activation, ConvSpec};
-use crate::plan::{DenseSpec, DenseStorage, NetworkSpec};
+use crate::plan::{DenseStorage, NetworkSpec};
 
 /// MNv4-Conv-S.
 #[rustfmt::skip]
@@ -111,14 +111,7 @@ pub fn timm(model: &TimmModel, size: V4Size) -> Result<NetworkSpec> {
         head_conv: None,
         hidden: Vec::new(),
     };
-    let head = DenseSpec {
-        input: network.features(),
-        output: HEAD_FEATURES,
-        activation: ACT,
-        storage: DenseStorage::Conv1x1 { batch_norm: true },
-    };
-    Ok(NetworkSpec {
-        hidden: vec![head],
-        ..network
-    })
+    // `conv_head` + `norm_head`
+    let conv_head = DenseStorage::Conv1x1 { batch_norm: true };
+    Ok(network.then_dense(HEAD_FEATURES, ACT, conv_head))
 }

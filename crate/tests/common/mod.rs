@@ -209,6 +209,40 @@ pub async fn timm_npy_references(name: &str) -> Vec<NpyReference> {
         .collect()
 }
 
+/// Holds `model`'s logits on each `.npy` input to its reference: max |Δlogit| within `tolerance`
+/// of the reference, and the same top-5.
+pub async fn assert_npy_logits(
+    name: &str,
+    model: &Model,
+    references: Vec<NpyReference>,
+    tolerance: fn(&[f32]) -> f32,
+) {
+    for reference in references {
+        let (input, shape) = parse_npy(&shared(&reference.npy).await);
+        let shape: [usize; 4] = shape.try_into().unwrap();
+        let logits = model.logits_nchw(&input, shape).unwrap().remove(0);
+        let (diff, tol) = (
+            max_abs_diff(&logits, &reference.logits),
+            tolerance(&reference.logits),
+        );
+        println!(
+            "{name} {}: max |Δ| = {diff:.2e} (tolerance {tol:.2e})",
+            reference.npy
+        );
+        assert!(
+            diff <= tol,
+            "{name} on {}: max |Δlogit| {diff} > {tol}",
+            reference.npy
+        );
+        assert_eq!(
+            top_indices(&logits, 5),
+            reference.top5,
+            "{name} on {}: top-5 differs",
+            reference.npy
+        );
+    }
+}
+
 /// The timm issue's tolerance: max |Δlogit| ≤ 1e-4 · max(1, max |ref|).
 pub fn timm_tolerance(reference: &[f32]) -> f32 {
     1e-4 * reference.iter().fold(1.0f32, |m, v| m.max(v.abs()))

@@ -2,6 +2,7 @@
 // asks https://huggingface.co (answered from ../shared/reference/timm by Playwright routing) or a
 // `hubUrl` server (which, like the Hub, redirects to its storage), in the page and in a worker.
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -33,8 +34,15 @@ const EXACT_PHOTOS = ["chelsea.png", "coffee.png", "astronaut.png", "camera.png"
 const config = (id) => sharedFile(`reference/timm/${timmFolder(id)}/config.json`).toString();
 const v4Small = "timm/mobilenetv4_conv_small.e2400_r224_in1k";
 const v4SmallFile = join(SHARED, "reference/timm/mobilenetv4_conv_small/model.safetensors");
-/** Repositories the tests make up: each a way for a Hub download to go wrong. */
+/** Repositories the tests make up: one whose config names its classes, and ways for a download to go wrong. */
 const BROKEN = {
+  "timm/mobilenetv4_conv_small.named": {
+    "config.json": JSON.stringify({
+      ...JSON.parse(config(v4Small)),
+      label_names: Array.from({ length: 1000 }, (_, i) => `class ${i}`),
+    }),
+    "model.safetensors": v4SmallFile,
+  },
   "timm/mobilenetv4_conv_small.pytorch_only": { "config.json": config(v4Small) },
   "timm/mobilenetv4_conv_small.lanczos": {
     "config.json": config(v4Small).replace('"bicubic"', '"lanczos"'),
@@ -145,6 +153,36 @@ test("a second load comes from Cache Storage; revision and cache: false are hono
   const fetched = requested.slice(before);
   assert.ok(fetched.includes(`${HUB}/${id}/resolve/v2/config.json`), fetched.join("\n"));
   assert.ok(fetched.includes(`${HUB}/${id}/resolve/v2/model.safetensors`), fetched.join("\n"));
+});
+
+test("label_names in a config.json name the classes, in place of ImageNet's", async () => {
+  const top = await page.evaluate(async () => {
+    const clf = await mnw.Classifier.load("timm/mobilenetv4_conv_small.named", { cache: false });
+    const [best] = await clf.classify((await forms("coffee.png")).raw, { topK: 1 });
+    clf.dispose();
+    return best;
+  });
+  assert.equal(top.label, `class ${top.index}`);
+  assert.equal(top.index, timmReference(v4Small).images.find((e) => e.file === "coffee.png").top5[0].index);
+});
+
+test("integrity is checked on the Hub's model.safetensors", async () => {
+  const id = "timm/mobilenetv3_small_100.lamb_in1k";
+  const digest = createHash("sha256").update(sharedFile("reference/timm/mobilenetv3_small_100/model.safetensors"));
+  const integrity = `sha256-${digest.digest("base64")}`;
+  const codes = await page.evaluate(
+    async ({ id, integrity }) => {
+      const code = (p) => p.then((c) => (c.dispose(), "ok"), (e) => e.code);
+      const wrong = integrity.replace(/^sha256-./, (m) => (m.endsWith("A") ? "sha256-B" : "sha256-A"));
+      return {
+        right: await code(mnw.Classifier.load(id, { integrity, cache: false })),
+        wrong: await code(mnw.Classifier.load(id, { integrity: wrong, cache: false })),
+        wrongInWorker: await code(mnw.Classifier.loadInWorker(id, { integrity: wrong, cache: false })),
+      };
+    },
+    { id, integrity },
+  );
+  assert.deepEqual(codes, { right: "ok", wrong: "INTEGRITY", wrongInWorker: "INTEGRITY" });
 });
 
 test("hubUrl points the same loads at another server", async () => {

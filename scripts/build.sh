@@ -5,27 +5,25 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
-rm -rf pkg target/pkg-train
+rm -rf pkg target/pkg-train target/pkg-relaxed
 # Inference (what every page loads), then the trainer (inference + candle's autograd: several times
-# larger), which the package fetches only when a linear head is trained.
-wasm-pack build crate --release --target web --out-dir ../pkg --mode no-install --no-pack -- --no-default-features
-# Not through wasm-opt: binaryen's (JavaScript) optimiser takes minutes on it, and its output
-# measured larger gzipped (665 against 636 kB).
-wasm-pack build crate --release --target web --out-dir ../target/pkg-train --out-name mobilenet_wasm_train \
-  --mode no-install --no-pack --no-opt
+# larger), which the package fetches only when a linear head is trained; the trainer is not run
+# through wasm-opt: binaryen's (JavaScript) optimiser takes minutes on it, and its output measured
+# larger gzipped (665 against 636 kB). Beside them, in its own target dir and in parallel (link-time
+# optimisation leaves a core idle), inference again with relaxed SIMD (fused multiply-add), which
+# browsers that validate it load instead.
+relaxed wasm_module target/pkg-relaxed mobilenet_wasm opt --no-default-features &
+relaxed_build=$!
+wasm_module pkg mobilenet_wasm opt --no-default-features
+wasm_module target/pkg-train mobilenet_wasm_train no-opt
+wait "$relaxed_build"
 cp target/pkg-train/mobilenet_wasm_train{.js,.d.ts,_bg.wasm,_bg.wasm.d.ts} pkg/
-# Inference again with relaxed SIMD (fused multiply-add), which browsers that validate it load
-# instead.
-rm -rf target/pkg-relaxed
-relaxed wasm-pack build crate --release --target web --out-dir ../target/pkg-relaxed --mode no-install \
-  --no-pack -- --no-default-features
 # One JavaScript glue drives both modules, so their imports and exports must be the same.
 if ! cmp -s pkg/mobilenet_wasm.js target/pkg-relaxed/mobilenet_wasm.js; then
   echo "[build] error: the relaxed-SIMD build's wasm-bindgen glue differs from the SIMD128 build's" >&2
   exit 1
 fi
 cp target/pkg-relaxed/mobilenet_wasm_bg.wasm pkg/mobilenet_wasm_relaxed_bg.wasm
-rm -f pkg/.gitignore
 cp pkg-template/* pkg/
 # ImageNet-1k's class names, which Hub models without label_names get (from ../shared: the list is
 # data, not code, and stays out of the repository).
@@ -46,8 +44,13 @@ printf '[build] package: target/npm/%s, %d kB\n' "$tarball" $(( $(wc -c < "targe
 rm -rf www/pkg
 cp -r pkg www/pkg
 
-cargo build --release --bin mobilenet-convert
-convert="target/release/mobilenet-convert"
+# The converter, unless the caller has one (the test script passes the one `cargo test` built: the
+# same code, optimised alike, without a second native build of every dependency).
+convert="${MOBILENET_CONVERT:-}"
+if [[ -z "$convert" ]]; then
+  cargo build --release --bin mobilenet-convert
+  convert="target/release/mobilenet-convert"
+fi
 weights="$MOBILENET_SHARED_DIR/weights"
 labels="$weights/imagenet_classes.txt"
 mkdir -p www/models

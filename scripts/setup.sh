@@ -9,7 +9,6 @@ browsers=1
 [[ "${1:-}" == "--no-browsers" ]] && browsers=0
 log() { echo "[setup] $*"; }
 
-WASM_PACK_VERSION=0.15.1
 # wasm-bindgen-cli must match the wasm-bindgen the lock file pins.
 WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3 }' Cargo.lock)
 
@@ -22,11 +21,6 @@ if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; th
   log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes)"
   # Not --locked: its own lock file pins crates that no longer build with this toolchain.
   cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION" --force
-fi
-
-if ! wasm-pack --version 2>/dev/null | grep -q " $WASM_PACK_VERSION\$"; then
-  log "installing wasm-pack $WASM_PACK_VERSION (a few minutes)"
-  cargo install wasm-pack --version "$WASM_PACK_VERSION" --force
 fi
 
 if [[ ! -x node_modules/.bin/wasm-opt ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then

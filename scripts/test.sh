@@ -44,15 +44,21 @@ server_pid=$!
 export MOBILENET_SHARED_URL="http://127.0.0.1:$port"
 for _ in $(seq 50); do curl -sf "$MOBILENET_SHARED_URL/weights/imagenet_classes.txt" >/dev/null && break; sleep 0.1; done
 
-# Both modules: SIMD128, and relaxed SIMD (fused multiply-add), which Chrome and Firefox load.
-# wasm-bindgen's runner takes the first of GECKODRIVER / CHROMEDRIVER it finds set, whatever
-# wasm-pack was asked for: each run sees only its own browser's driver, and must say it ran there.
+# Both modules: SIMD128, and relaxed SIMD (fused multiply-add), which Chrome and Firefox load;
+# both compiled at once (each build leaves part of a core idle), then each run in both browsers.
+# wasm-bindgen's runner takes the first of GECKODRIVER / CHROMEDRIVER it finds set: each run sees
+# only its own browser's driver, and must say it ran there.
+step "wasm32 test builds: SIMD128 and relaxed SIMD"
+relaxed wasm_tests --no-run >"$ROOT/target/relaxed-tests-build.log" 2>&1 &
+relaxed_build=$!
+wasm_tests --no-run
+wait "$relaxed_build" || { cat "$ROOT/target/relaxed-tests-build.log"; exit 1; }
 for build in "" relaxed; do
   for browser in chrome firefox; do
     step "wasm32 + ${build:-SIMD128}${build:+ SIMD} tests in headless $browser"
-    if [[ $browser == chrome ]]; then driver=(env -u GECKODRIVER); name=Chrome; else driver=(env -u CHROMEDRIVER); name=Firefox; fi
+    if [[ $browser == chrome ]]; then other=GECKODRIVER name=Chrome; else other=CHROMEDRIVER name=Firefox; fi
     run_log="$(mktemp)"
-    (cd crate && $build "${driver[@]}" wasm-pack test --headless "--$browser" --release --mode no-install) 2>&1 | tee "$run_log" | tee -a "$log"
+    (unset "$other" && $build wasm_tests) 2>&1 | tee "$run_log" | tee -a "$log"
     if grep "Running headless tests in" "$run_log" | grep -qv " in $name "; then
       echo "error: the $browser run ran in another browser" | tee -a "$log"
       echo "test result: FAILED. 0 passed; 1 failed" >> "$log"
@@ -62,8 +68,9 @@ for build in "" relaxed; do
 done
 
 step "npm package and demo: build, pack, then page tests in headless Chromium"
-bash scripts/build.sh
-node --test --test-reporter=spec tests/package.test.mjs tests/hub.test.mjs tests/readme.test.mjs \
+MOBILENET_CONVERT="$ROOT/target/debug/mobilenet-convert" bash scripts/build.sh
+# Three files at a time: much of a page test's time is spent waiting on one core.
+node --test --test-concurrency=3 --test-reporter=spec tests/package.test.mjs tests/hub.test.mjs tests/readme.test.mjs \
   tests/learner.test.mjs tests/vite.test.mjs tests/types.test.mjs tests/demo.test.mjs 2>&1 | tee -a "$log"
 step "done"
 

@@ -8,7 +8,7 @@ use serde_json::Value;
 #[cfg(target_arch = "wasm32")]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
 
-/// Defines a test that runs natively (`cargo test`) and in the browser (`wasm-pack test`).
+/// Defines a test that runs natively (`cargo test`) and in the browser (`wasm-bindgen-test-runner`, scripts/test.sh).
 #[macro_export]
 macro_rules! shared_test {
     ($name:ident, $body:expr) => {

@@ -26,7 +26,13 @@ export function serve({ root, port = 8080, cors = false, headers: extra = {} }) 
   root = resolve(root);
   const server = createServer((req, res) => {
     const headers = { ...extra, ...(cors ? { "Access-Control-Allow-Origin": "*" } : {}) };
-    const path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    let path;
+    try {
+      path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    } catch {
+      res.writeHead(400, headers).end("bad request: the path is not a valid URL");
+      return;
+    }
     let file = normalize(join(root, path));
     if (file !== root && !file.startsWith(root + sep)) {
       res.writeHead(403, headers).end("forbidden");

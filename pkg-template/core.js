@@ -53,9 +53,9 @@ export function relaxedSimdSupported() {
  * code-splitting it, which they cannot do inside a worker built as a classic script (Vite's
  * default). Its wasm URL is given here, where bundlers see and copy it.
  */
-async function trainerModule() {
+async function trainerModule(trainerUrl) {
   const script = new URL("./mobilenet_wasm_train.js", import.meta.url).href;
-  const wasm = trainerUrlOverride ?? new URL("./mobilenet_wasm_train_bg.wasm", import.meta.url);
+  const wasm = trainerUrl ?? trainerUrlOverride ?? new URL("./mobilenet_wasm_train_bg.wasm", import.meta.url);
   trainerReady ??= import(/* @vite-ignore */ /* webpackIgnore: true */ script)
     .then(async (module) => {
       await module.default({ module_or_path: wasm });
@@ -161,19 +161,22 @@ export class Learner {
   #model;
   #learner;
   #state;
+  #trainerUrl;
 
-  constructor(model, learner) {
+  constructor(model, learner, trainerUrl) {
     this.#model = model;
     this.#learner = learner;
+    this.#trainerUrl = trainerUrl;
     this.#refresh();
   }
 
-  static async create(model, { head, k = 3, from, ...sourceOptions } = {}) {
+  /** `trainerUrl`: where this learner's classifier was told the trainer module is, if anywhere. */
+  static async create(model, { head, k = 3, from, trainerUrl, ...sourceOptions } = {}) {
     if (!Number.isInteger(k) || k < 1) {
       throw new MobileNetError("BAD_CONFIG", `k must be a whole number >= 1, got ${k}`);
     }
     if (from === undefined) {
-      return new Learner(model, guarded(() => new WasmLearner(model(), String(head ?? "knn"), k)));
+      return new Learner(model, guarded(() => new WasmLearner(model(), String(head ?? "knn"), k)), trainerUrl);
     }
     // Head files are small and change as they are retrained: not cached unless asked.
     const bytes = await readSource(from, { cache: false, ...sourceOptions });
@@ -187,7 +190,7 @@ export class Learner {
         throw error;
       }
     }
-    return new Learner(model, learner);
+    return new Learner(model, learner, trainerUrl);
   }
 
   /** `"knn"` or `"linear"`. */
@@ -241,7 +244,7 @@ export class Learner {
    */
   async train({ onEpoch, ...options } = {}) {
     const { examples, classes, numClasses, dim, revision } = guarded(() => this.#live().trainingData());
-    const { Trainer } = await trainerModule();
+    const { Trainer } = await trainerModule(this.#trainerUrl);
     const trainer = guarded(() => new Trainer(examples, classes, numClasses, dim, options));
     try {
       let yielded = performance.now();
@@ -329,10 +332,13 @@ function checkTopK(topK) {
 export class Classifier {
   #model;
   #info;
+  #trainerUrl;
 
-  constructor(model) {
+  constructor(model, trainerUrl) {
     this.#model = model;
     this.#info = Object.freeze({ ...model.info, simd: simdVariant });
+    // This load's, for its learners only: a later load without one gets the package's own.
+    this.#trainerUrl = trainerUrl;
   }
 
   /**
@@ -340,7 +346,6 @@ export class Classifier {
    * model file (see the typings for `source` and `options`).
    */
   static async load(source, options = {}) {
-    if (options.trainerUrl !== undefined) trainerUrlOverride = options.trainerUrl;
     await ensureWasm(options);
     const modelOptions = Object.fromEntries(
       MODEL_OPTIONS.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]),
@@ -359,7 +364,7 @@ export class Classifier {
         modelOptions.labels = await imagenetClasses();
       }
     }
-    return new this(guarded(() => new MobileNet(bytes, modelOptions)));
+    return new this(guarded(() => new MobileNet(bytes, modelOptions)), options.trainerUrl);
   }
 
   /** The Hugging Face Hub models the package is tested with: `{ id, arch, name, parameters, bytes }`. */
@@ -403,7 +408,7 @@ export class Classifier {
    */
   async learner(options = {}) {
     const model = () => this.#live();
-    return Learner.create(model, options);
+    return Learner.create(model, { trainerUrl: this.#trainerUrl, ...options });
   }
 
   /** Frees the model's memory; later calls reject with code DISPOSED. */

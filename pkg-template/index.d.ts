@@ -101,7 +101,10 @@ export interface LoadOptions {
   revision?: string;
   /** URL of mobilenet_wasm_bg.wasm, when it is not served next to the package (CDNs). */
   wasmUrl?: string | URL;
-  /** URL of mobilenet_wasm_train_bg.wasm (fetched when a linear head is first trained). */
+  /**
+   * URL of mobilenet_wasm_train_bg.wasm, for this classifier's learners (fetched when a linear head
+   * is first trained; the module, once loaded, serves every classifier).
+   */
   trainerUrl?: string | URL;
   /**
    * URL of mobilenet_wasm_relaxed_bg.wasm, loaded instead of `wasmUrl` where the browser has

@@ -312,6 +312,30 @@ test("memory stays flat while a learner classifies frames and is retrained", asy
   assert.equal(r.after, r.before, `wasm memory grew from ${r.before} to ${r.after} bytes`);
 });
 
+test("a trainerUrl is its own load's: a later load without one trains with the package's trainer", async () => {
+  // A page that has not loaded the trainer yet.
+  const fresh = await browser.newPage();
+  await fresh.goto(`${site.url}/index.html?shared=${shared.url}`);
+  await fresh.waitForFunction(() => window.pageReady === true);
+  const outcomes = await fresh.evaluate(async (url) => {
+    const train = async (classifier) => {
+      const learner = await classifier.learner({ head: "linear" });
+      const dim = classifier.info.embeddingSize;
+      await learner.addEmbedding(new Float32Array(dim).fill(1), "ones");
+      await learner.addEmbedding(new Float32Array(dim).map((_, i) => i % 2), "stripes");
+      return learner.train({ epochs: 1 }).then(
+        () => "trained",
+        (e) => e.code,
+      );
+    };
+    const elsewhere = await mnw.Classifier.load(url, { arch: "mobilenet_v2", trainerUrl: "/no-trainer-here.wasm" });
+    const plain = await mnw.Classifier.load(url, { arch: "mobilenet_v2" });
+    return { elsewhere: await train(elsewhere), plain: await train(plain) };
+  }, `${shared.url}/${V2}`);
+  await fresh.close();
+  assert.deepEqual(outcomes, { elsewhere: "WASM_INIT", plain: "trained" });
+});
+
 test("bad use gets typed errors: no examples, one class, bad labels, corrupt or foreign heads", async () => {
   const codes = await page.evaluate(async (shared) => {
     const code = async (run) => {

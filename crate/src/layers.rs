@@ -397,7 +397,7 @@ mod tests {
 
     #[test]
     fn make_divisible_matches_torchvision() {
-        // Values from torchvision's width-0.75 V3-Small and width-0.5 V2 (see the synthetic README).
+        // Channel counts of torchvision's width-0.75 V3-Small and width-0.5 V2 (`_make_divisible`).
         assert_eq!(make_divisible(16.0 * 0.75, 8), 16);
         assert_eq!(make_divisible(72.0 * 0.75, 8), 56);
         assert_eq!(make_divisible(88.0 * 0.75, 8), 64);

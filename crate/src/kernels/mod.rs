@@ -1,4 +1,7 @@
-//! Hot loops, each with a plain-Rust reference and a test holding the fast version to it.
+//! Hot loops. Each blocked SIMD kernel has a plain-Rust reference and a test holding the fast
+//! version to it; the per-plane ops of `pool` (global average pool, squeeze-excite) are plain loops
+//! over [`pool::plane_means`] (tested against an f64 sum) and `matvec` (held to its reference):
+//! they have no faster second version to check.
 
 pub mod activation;
 pub mod dense;

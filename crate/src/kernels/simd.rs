@@ -3,7 +3,9 @@
 //! same blocked algorithm the browser runs.
 //!
 //! Loads and stores take a slice and an index and are bounds-checked: a wrong index in a kernel is a
-//! panic in tests, never an out-of-bounds read.
+//! panic in tests, never an out-of-bounds read. The exceptions are `unsafe`: `load_ptr` and
+//! `load_even_ptr` read through a pointer, for inner loops whose bounds are checked once before the
+//! loop (each call site says why it stays inside).
 //!
 //! [`F32x4::mul_add`] is one fused multiply-add in a wasm build with relaxed SIMD (the package's
 //! second module, for browsers that have it), and a multiply then an add everywhere else, rounding

@@ -246,7 +246,10 @@ impl FromStr for Architecture {
                 name: s.to_string(),
                 reason,
             }),
-            None => Err(Error::UnknownArchitecture(s.to_string())),
+            None => Err(Error::UnknownArchitecture {
+                name: s.to_string(),
+                known: name_list(),
+            }),
         }
     }
 }

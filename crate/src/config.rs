@@ -255,6 +255,14 @@ pub struct LoadOptions {
 }
 
 impl LoadOptions {
+    /// Nothing but the description: `config` in place of a file's metadata (`None`: the file's own).
+    pub fn described(config: Option<ModelConfig>) -> Self {
+        LoadOptions {
+            described: config,
+            ..Default::default()
+        }
+    }
+
     /// The config for a file whose metadata describes `described` (`None` for a plain checkpoint).
     pub fn resolve(&self, described: Option<ModelConfig>) -> Result<ModelConfig> {
         let described = self.described.clone().or(described);
@@ -263,9 +271,10 @@ impl LoadOptions {
             (Some(arch), _) => ModelConfig::new(arch),
             (None, Some(d)) => d,
             (None, None) => {
-                return Err(Error::UnknownArchitecture(
-                    "(none given: a plain checkpoint needs its architecture)".into(),
-                ))
+                return Err(Error::UnknownArchitecture {
+                    name: "(none given: a plain checkpoint needs its architecture)".into(),
+                    known: crate::arch::name_list(),
+                })
             }
         };
         if let Some(width) = self.width {

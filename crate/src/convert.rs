@@ -32,7 +32,7 @@ pub fn convert(source: &[u8], config: ModelConfig, options: ConvertOptions) -> R
         ));
     }
     // Validates names and shapes against the architecture.
-    let model = Model::from_checkpoint(&checkpoint, config)?;
+    let model = Model::build(&checkpoint, config)?;
     let mut config = model.config().clone();
     let pairs = match options.fold_batch_norm {
         true => conv_norm_pairs(&models::spec(&config)?, Layout::of(config.arch))?,

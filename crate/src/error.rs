@@ -28,8 +28,8 @@ pub enum Error {
     UnusedTensors { count: usize, example: String },
 
     /// Architecture name not known, or no architecture given for a plain checkpoint.
-    #[error("unknown architecture `{0}` (expected one of {names})", names = crate::arch::name_list())]
-    UnknownArchitecture(String),
+    #[error("unknown architecture `{name}` (expected one of {known})")]
+    UnknownArchitecture { name: String, known: String },
 
     /// A relative of the MobileNets (e.g. timm's MobileNetV4 hybrids) that this library does not
     /// build: refused by name rather than mistaken for a network it is not.
@@ -85,7 +85,9 @@ impl Error {
             Error::MissingTensor { .. } => "MISSING_TENSOR",
             Error::TensorShape { .. } => "TENSOR_SHAPE",
             Error::UnusedTensors { .. } => "UNUSED_TENSORS",
-            Error::UnknownArchitecture(_) | Error::UnsupportedArchitecture { .. } => "UNKNOWN_ARCH",
+            Error::UnknownArchitecture { .. } | Error::UnsupportedArchitecture { .. } => {
+                "UNKNOWN_ARCH"
+            }
             Error::BadConfig(_) => "BAD_CONFIG",
             Error::BadImage(_) => "BAD_IMAGE",
             Error::BadInput(_) => "BAD_INPUT",

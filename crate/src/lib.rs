@@ -13,6 +13,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod convert;
 pub mod error;
+pub mod head;
 pub mod hub;
 pub mod kernels;
 pub mod layers;
@@ -20,6 +21,7 @@ pub mod model;
 pub mod models;
 pub mod names;
 pub mod plan;
+pub mod prediction;
 pub mod preprocess;
 pub mod transfer;
 pub mod wasm;
@@ -28,11 +30,13 @@ pub use config::{
     Architecture, Interpolation, LoadOptions, ModelConfig, PaddingMode, V1Activation,
 };
 pub use error::{Error, Result};
-pub use model::{Model, Prediction};
+pub use head::{Backbone, Head, HeadKind};
+pub use model::Model;
+pub use prediction::Prediction;
 pub use preprocess::{Augmentation, Pixels};
 #[cfg(feature = "train")]
 pub use transfer::LinearTrainer;
-pub use transfer::{Backbone, EpochStats, HeadKind, Learner, TrainOptions};
+pub use transfer::{EpochStats, Learner, TrainOptions};
 
 #[cfg(all(test, target_arch = "wasm32"))]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);

@@ -5,35 +5,25 @@ use candle_core::{Device, Tensor};
 use crate::checkpoint::Checkpoint;
 use crate::config::{Architecture, LoadOptions, ModelConfig};
 use crate::error::{Error, Result};
+use crate::head::{Backbone, Head, HEAD_KEY, HEAD_PREFIX};
 use crate::models::{self, Network};
+use crate::prediction::{top_k, Prediction};
 use crate::preprocess::{Augmentation, Pixels, Preprocess};
-use crate::transfer::{Backbone, Learner, HEAD_PREFIX};
-
-/// One class of a top-K answer.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Prediction {
-    pub index: usize,
-    pub probability: f32,
-    pub label: Option<String>,
-}
 
 pub struct Model {
     config: ModelConfig,
     network: Network,
     parameters: usize,
-    /// Custom classes on the embedding, from a file made by [`crate::transfer::combine`]; they
-    /// replace the network's own classifier for `classify` and `logits`.
-    head: Option<Learner>,
+    /// Custom classes on the embedding, from a file with a head appended (transfer learning's
+    /// `combine`); they replace the network's own classifier for `classify` and `logits`.
+    head: Option<Head>,
 }
 
 impl Model {
     /// Loads a safetensors file. A self-describing file carries its config in its metadata; a plain
     /// checkpoint needs `config`. When both exist, `config` wins (e.g. to relabel).
     pub fn from_safetensors(bytes: &[u8], config: Option<ModelConfig>) -> Result<Self> {
-        match config {
-            Some(config) => Self::from_checkpoint(&Checkpoint::from_bytes(bytes)?, config),
-            None => Self::load(bytes, &LoadOptions::default()),
-        }
+        Self::load(bytes, &LoadOptions::described(config))
     }
 
     /// Loads a safetensors file with `options` filling in or overriding its metadata.
@@ -43,10 +33,22 @@ impl Model {
 
     /// [`Self::load`] from a parsed file, e.g. one whose bytes stay in a JavaScript buffer.
     pub fn load_checkpoint(mut checkpoint: Checkpoint, options: &LoadOptions) -> Result<Self> {
-        let config = options.resolve(ModelConfig::from_metadata(checkpoint.metadata())?)?;
-        let head_tensors = checkpoint.take_prefixed(HEAD_PREFIX)?;
-        let head = Learner::from_parts(checkpoint.metadata(), head_tensors)?;
-        let mut model = Self::from_checkpoint(&checkpoint, config)?;
+        // A description given with the file replaces its metadata, which is then not even read.
+        let own = match options.described {
+            Some(_) => None,
+            None => ModelConfig::from_metadata(checkpoint.metadata())?,
+        };
+        let config = options.resolve(own)?;
+        // A head's tensors are its own only where the metadata describes a head; otherwise they
+        // are tensors the network does not use.
+        let head = match checkpoint.metadata().contains_key(HEAD_KEY) {
+            true => {
+                let head_tensors = checkpoint.take_prefixed(HEAD_PREFIX)?;
+                Head::from_parts(checkpoint.metadata(), head_tensors)?
+            }
+            false => None,
+        };
+        let mut model = Self::build(&checkpoint, config)?;
         if let Some(head) = head {
             model.backbone().ensure_same(head.backbone())?;
             model.head = Some(head);
@@ -54,7 +56,14 @@ impl Model {
         Ok(model)
     }
 
-    pub fn from_checkpoint(checkpoint: &Checkpoint, config: ModelConfig) -> Result<Self> {
+    /// [`Self::from_safetensors`] from a parsed file: `config` in place of its metadata.
+    pub fn from_checkpoint(checkpoint: Checkpoint, config: ModelConfig) -> Result<Self> {
+        Self::load_checkpoint(checkpoint, &LoadOptions::described(Some(config)))
+    }
+
+    /// The network `config` describes, from the checkpoint's tensors, every one of which it must
+    /// use (a head's are taken out before).
+    pub(crate) fn build(checkpoint: &Checkpoint, config: ModelConfig) -> Result<Self> {
         let (root, usage) = checkpoint.weights();
         let network = models::build(&config, root)?;
         usage.ensure_all_used(checkpoint)?;
@@ -110,7 +119,7 @@ impl Model {
     }
 
     /// The custom head the model file carried, if any.
-    pub fn head(&self) -> Option<&Learner> {
+    pub fn head(&self) -> Option<&Head> {
         self.head.as_ref()
     }
 
@@ -238,41 +247,4 @@ impl Model {
 
 fn rows(t: Tensor) -> Result<Vec<Vec<f32>>> {
     Ok(t.to_vec2::<f32>()?)
-}
-
-/// Softmax (in f64, stable) and the `k` most probable entries.
-pub fn top_k(logits: &[f32], k: usize, labels: Option<&[String]>) -> Vec<Prediction> {
-    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
-    let exp: Vec<f64> = logits.iter().map(|&l| (l as f64 - max).exp()).collect();
-    let total: f64 = exp.iter().sum();
-    let mut order: Vec<usize> = (0..logits.len()).collect();
-    order.sort_by(|&a, &b| exp[b].total_cmp(&exp[a]).then(a.cmp(&b)));
-    order
-        .into_iter()
-        .take(k)
-        .map(|index| Prediction {
-            index,
-            probability: (exp[index] / total) as f32,
-            label: labels.and_then(|l| l.get(index).cloned()),
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    #[test]
-    fn top_k_is_sorted_softmax() {
-        let labels: Vec<String> = ["a", "b", "c"].map(String::from).to_vec();
-        let p = top_k(&[1.0, 3.0, 2.0], 2, Some(&labels));
-        assert_eq!(p.len(), 2);
-        assert_eq!((p[0].index, p[1].index), (1, 2));
-        assert_eq!(p[0].label.as_deref(), Some("b"));
-        let z = 1f64.exp() + 3f64.exp() + 2f64.exp();
-        assert!((p[0].probability as f64 - 3f64.exp() / z).abs() < 1e-7);
-        assert_eq!(top_k(&[0.0; 3], 10, None).len(), 3);
-    }
 }

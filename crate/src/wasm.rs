@@ -11,10 +11,11 @@ use wasm_bindgen::JsCast;
 use crate::checkpoint::{ByteSource, Checkpoint};
 use crate::config::LoadOptions;
 use crate::error::Error;
+use crate::head::{self, HeadKind};
 use crate::hub;
 use crate::model::Model;
 use crate::preprocess::Pixels;
-use crate::transfer::{self, HeadKind, Learner};
+use crate::transfer::{self, Learner};
 #[cfg(feature = "train")]
 use crate::transfer::{EpochStats, LinearTrainer, TrainOptions, TrainingData};
 
@@ -372,7 +373,7 @@ impl WasmLearner {
         augment: bool,
     ) -> Result<u32, JsValue> {
         // All or nothing: check the label before embedding anything.
-        transfer::check_label(label).map_err(js_error)?;
+        head::check_label(label).map_err(js_error)?;
         let embeddings = model
             .model
             .embed_augmented(&Pixels::rgba(rgba, width, height), augment)

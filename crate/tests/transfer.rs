@@ -17,11 +17,8 @@ struct Digit {
 }
 
 fn digits() -> Vec<Digit> {
-    let gz = std::fs::read(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/datasets/digits/digits.csv.gz"
-    ))
-    .unwrap();
+    // From MOBILENET_SHARED_DIR (or ../shared), as every other reference.
+    let gz = pollster::block_on(common::shared("datasets/digits/digits.csv.gz"));
     let mut csv = String::new();
     flate2::read::GzDecoder::new(&gz[..])
         .read_to_string(&mut csv)
@@ -175,6 +172,9 @@ fn digits_transfer_learning_on_mobilenet_v2_features() {
     let combined = combine(&weights, &model, &linear).unwrap();
     let custom = Model::from_safetensors(&combined, None).unwrap();
     assert_eq!(custom.num_classes(), 10);
+    // A config given for the combined file describes the backbone; the head still comes with it.
+    let described = Model::from_safetensors(&combined, Some(model.config().clone())).unwrap();
+    assert_eq!(described.num_classes(), 10);
     for digit in &digits[..20] {
         let rgba = draw(digit);
         let pixels = Pixels::rgba(&rgba, 8, 8);
@@ -182,6 +182,7 @@ fn digits_transfer_learning_on_mobilenet_v2_features() {
         let expected = linear.classify(&embedding, 3).unwrap();
         assert_eq!(back.classify(&embedding, 3).unwrap(), expected);
         assert_eq!(custom.classify(&pixels, 3).unwrap(), expected);
+        assert_eq!(described.classify(&pixels, 3).unwrap(), expected);
     }
 
     // A head made on V2 features does not fit V3-Small's.

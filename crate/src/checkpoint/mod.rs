@@ -229,6 +229,18 @@ impl<'a> Checkpoint<'a> {
             .map(|i| self.tensors[i].shape.iter().product())
     }
 
+    /// How the tensor `name` is stored.
+    pub fn dtype(&self, name: &str) -> Option<Dtype> {
+        self.index(name).map(|i| self.tensors[i].dtype)
+    }
+
+    /// The tensor `name` exactly as stored: dtype, shape and bytes (to copy it into another file).
+    pub fn raw(&self, name: &str) -> Result<(Dtype, Vec<usize>, Vec<u8>)> {
+        let (_, stored) = self.stored(name)?;
+        let bytes = self.source.read_vec(stored.start, stored.bytes);
+        Ok((stored.dtype, stored.shape.clone(), bytes))
+    }
+
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.tensors.iter().map(|t| t.name.as_str())
     }

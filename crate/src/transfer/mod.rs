@@ -3,7 +3,7 @@
 //! A [`Learner`] edits a [`Head`] (examples added and removed, a kind switched, weights installed)
 //! and hands out what its linear kind is trained on. Training needs candle's autograd, which links
 //! most of candle's CPU kernels (a wasm several times the size of inference's), so the trainer
-//! ([`train`]) is behind the `train` feature: the npm package builds it as a second module that is
+//! (`train.rs`) is behind the `train` feature: the npm package builds it as a second module that is
 //! fetched only when a linear head is trained, on the examples [`Learner::training_data`] hands
 //! out. [`combine`] appends a head to a model file.
 

@@ -9,13 +9,13 @@ use candle_core::{Module, Tensor};
 use crate::checkpoint::Weights;
 use crate::config::PaddingMode;
 use crate::error::{Error, Result};
-use crate::kernels::conv_output_size;
 use crate::kernels::dense::DenseConv;
 use crate::kernels::depthwise::DepthwiseConv;
 use crate::kernels::matvec::LinearOp;
 use crate::kernels::pointwise::{prepare_weights, PointwiseConv};
 use crate::kernels::pool::{GlobalAvgPool, SqueezeExciteOp};
 use crate::kernels::residual::ResidualAdd;
+use crate::kernels::{conv_output_size, ConvArgs, TensorKernel};
 
 pub use crate::kernels::activation::Activation;
 
@@ -191,28 +191,18 @@ impl Module for ConvBnAct {
         let out_w = conv_output_size(w, left, right, spec.kernel, spec.stride);
         let per_output = spec.weight_shape()[1] * spec.kernel * spec.kernel;
         count_multiply_adds((n * spec.out_channels * out_h * out_w * per_output) as u64);
+        let args = ConvArgs {
+            weights: &self.weights,
+            bias: &self.bias,
+            kernel: spec.kernel,
+            stride: spec.stride,
+            pads: (top, bottom, left, right),
+            activation: spec.activation,
+        };
         match spec.kind {
-            ConvKind::Depthwise => x.apply_op1_no_bwd(&DepthwiseConv {
-                weights: &self.weights,
-                bias: &self.bias,
-                kernel: spec.kernel,
-                stride: spec.stride,
-                pads: (top, bottom, left, right),
-                activation: spec.activation,
-            }),
-            ConvKind::Pointwise => x.apply_op1_no_bwd(&PointwiseConv {
-                weights: &self.weights,
-                bias: &self.bias,
-                activation: spec.activation,
-            }),
-            ConvKind::Dense => x.apply_op1_no_bwd(&DenseConv {
-                weights: &self.weights,
-                bias: &self.bias,
-                kernel: spec.kernel,
-                stride: spec.stride,
-                pads: (top, bottom, left, right),
-                activation: spec.activation,
-            }),
+            ConvKind::Depthwise => DepthwiseConv(args).apply(x),
+            ConvKind::Pointwise => PointwiseConv(args).apply(x),
+            ConvKind::Dense => DenseConv(args).apply(x),
         }
     }
 }
@@ -280,7 +270,7 @@ impl SqueezeExcite {
 
 impl Module for SqueezeExcite {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        x.apply_op1_no_bwd(&self.0)
+        self.0.apply(x)
     }
 }
 
@@ -376,17 +366,18 @@ impl Linear {
 impl Module for Linear {
     fn forward(&self, x: &Tensor) -> candle_core::Result<Tensor> {
         count_multiply_adds((x.dim(0)? * self.weight.len()) as u64);
-        x.apply_op1_no_bwd(&LinearOp {
+        LinearOp {
             weight: &self.weight,
             bias: &self.bias,
             activation: self.activation,
-        })
+        }
+        .apply(x)
     }
 }
 
 /// Global average pool `[N, C, H, W]` → `[N, C]`.
 pub fn global_avg_pool(x: &Tensor) -> candle_core::Result<Tensor> {
-    x.apply_op1_no_bwd(&GlobalAvgPool)
+    GlobalAvgPool.apply(x)
 }
 
 #[cfg(test)]

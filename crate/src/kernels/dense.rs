@@ -2,11 +2,10 @@
 //! then the fused matrix product of [`super::pointwise`] (in wasm its SIMD128 tiles, over weights
 //! packed at load like a 1×1 conv's with `cin·k·k` inputs).
 
-use candle_core::{CpuStorage, Layout, Shape};
+use candle_core::Shape;
 
-use super::activation::Activation;
 use super::pointwise::{fused_product, weights_len};
-use super::{conv_output_size, storage_f32, written_vec};
+use super::{conv_output_size, written_vec, ConvArgs, TensorKernel};
 
 /// Patches of one image `[cin, h, w]`: row `(ci·k + i)·k + j` holds, for every output position,
 /// the input at that tap (zero outside the image).
@@ -49,34 +48,20 @@ pub fn im2col(
     }
 }
 
-/// A dense convolution as a candle op: weights `[cout, cin·k·k]` from
-/// [`super::pointwise::prepare_weights`], bias `[cout]`.
-pub struct DenseConv<'a> {
-    pub weights: &'a [f32],
-    pub bias: &'a [f32],
-    pub kernel: usize,
-    pub stride: usize,
-    /// (top, bottom, left, right)
-    pub pads: (usize, usize, usize, usize),
-    pub activation: Activation,
-}
+/// A dense convolution: weights `[cout, cin·k·k]` from [`super::pointwise::prepare_weights`],
+/// bias `[cout]`.
+pub struct DenseConv<'a>(pub ConvArgs<'a>);
 
-impl candle_core::CustomOp1 for DenseConv<'_> {
-    fn name(&self) -> &'static str {
-        "dense-conv"
-    }
+impl TensorKernel for DenseConv<'_> {
+    const NAME: &'static str = "dense-conv";
 
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = storage_f32(storage, layout)?;
-        let (n, cin, h, w) = layout.shape().dims4()?;
-        let (k, s) = (self.kernel, self.stride);
-        let cout = self.bias.len();
-        let (top, bottom, left, right) = self.pads;
-        if self.weights.len() != weights_len(cout, cin * k * k)
+    fn run(&self, x: &[f32], shape: &Shape) -> candle_core::Result<(Vec<f32>, Shape)> {
+        let args = &self.0;
+        let (n, cin, h, w) = shape.dims4()?;
+        let (k, s) = (args.kernel, args.stride);
+        let cout = args.bias.len();
+        let (top, bottom, left, right) = args.pads;
+        if args.weights.len() != weights_len(cout, cin * k * k)
             || h + top + bottom < k
             || w + left + right < k
         {
@@ -102,11 +87,11 @@ impl candle_core::CustomOp1 for DenseConv<'_> {
                 let taps = cin * k * k;
                 fused_product(
                     &cols,
-                    self.weights,
-                    self.bias,
+                    args.weights,
+                    args.bias,
                     taps,
                     out_h * out_w,
-                    self.activation,
+                    args.activation,
                     result,
                 );
             }
@@ -114,13 +99,14 @@ impl candle_core::CustomOp1 for DenseConv<'_> {
         // SAFETY: `fused_product` writes every value of each image's output, and the images
         // cover `out` (`x` holds exactly `n` of them: its layout's shape).
         let out = unsafe { written_vec(n * cout * out_h * out_w, write) };
-        Ok((CpuStorage::F32(out), Shape::from((n, cout, out_h, out_w))))
+        Ok((out, Shape::from((n, cout, out_h, out_w))))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::activation::Activation;
     use crate::kernels::pointwise::prepare_weights;
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -144,15 +130,15 @@ mod tests {
             let bias = vec![0.0; cout];
             let prepared = prepare_weights(weights.clone(), cout, cin * k * k);
             let x = Tensor::from_slice(&input, (2, cin, h, w), &Device::Cpu).unwrap();
-            let op = DenseConv {
+            let op = DenseConv(ConvArgs {
                 weights: &prepared,
                 bias: &bias,
                 kernel: k,
                 stride: s,
                 pads,
                 activation: Activation::Identity,
-            };
-            let ours = x.apply_op1_no_bwd(&op).unwrap();
+            });
+            let ours = op.apply(&x).unwrap();
             let kernel = Tensor::from_slice(&weights, (cout, cin, k, k), &Device::Cpu).unwrap();
             let theirs = x
                 .pad_with_zeros(2, pads.0, pads.1)

@@ -5,11 +5,11 @@
 //! (so the inner loops never test bounds and asymmetric TF padding costs nothing extra), then four
 //! outputs at a time accumulate all k×k taps in registers.
 
-use candle_core::{CpuStorage, Layout, Shape};
+use candle_core::Shape;
 
 use super::activation::{with_activation, Activation, ActivationKernel};
 use super::simd::F32x4;
-use super::{conv_output_size, storage_f32};
+use super::{conv_output_size, ConvArgs, TensorKernel};
 
 /// Shape of one depthwise convolution over an NCHW tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -199,66 +199,49 @@ fn plane<A: ActivationKernel, const S: usize, const K: usize>(
     }
 }
 
-/// One depthwise layer applied as a candle op: weights `[C, 1, k, k]` flattened, bias `[C]`, NCHW in and
-/// out. Built per call because the padding (TF "SAME") depends on the input size.
-pub struct DepthwiseConv<'a> {
-    pub weights: &'a [f32],
-    pub bias: &'a [f32],
-    pub kernel: usize,
-    pub stride: usize,
-    /// (top, bottom, left, right)
-    pub pads: (usize, usize, usize, usize),
-    pub activation: Activation,
-}
+/// One depthwise layer: weights `[C, 1, k, k]` flattened, bias `[C]`, NCHW in and out. Built per
+/// call because the padding (TF "SAME") depends on the input size.
+pub struct DepthwiseConv<'a>(pub ConvArgs<'a>);
 
-impl candle_core::CustomOp1 for DepthwiseConv<'_> {
-    fn name(&self) -> &'static str {
-        "depthwise-conv"
-    }
+impl TensorKernel for DepthwiseConv<'_> {
+    const NAME: &'static str = "depthwise-conv";
 
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let input = storage_f32(storage, layout)?;
-        let (n, c, h, w) = layout.shape().dims4()?;
-        if c * self.kernel * self.kernel != self.weights.len() || c != self.bias.len() {
-            candle_core::bail!("depthwise: {c} channels for {} weights", self.weights.len());
+    fn run(&self, x: &[f32], shape: &Shape) -> candle_core::Result<(Vec<f32>, Shape)> {
+        let args = &self.0;
+        let (n, c, h, w) = shape.dims4()?;
+        if c * args.kernel * args.kernel != args.weights.len() || c != args.bias.len() {
+            candle_core::bail!("depthwise: {c} channels for {} weights", args.weights.len());
         }
-        let (pad_top, pad_bottom, pad_left, pad_right) = self.pads;
+        let (pad_top, pad_bottom, pad_left, pad_right) = args.pads;
         let g = DepthwiseGeometry {
             channels: c,
             in_h: h,
             in_w: w,
-            kernel: self.kernel,
-            stride: self.stride,
+            kernel: args.kernel,
+            stride: args.stride,
             pad_top,
             pad_bottom,
             pad_left,
             pad_right,
         };
-        if g.padded_h() < self.kernel || g.padded_w() < self.kernel {
+        if g.padded_h() < args.kernel || g.padded_w() < args.kernel {
             candle_core::bail!(
                 "depthwise: input {h}x{w} smaller than kernel {}",
-                self.kernel
+                args.kernel
             );
         }
         let mut out = vec![0.0f32; n * c * g.out_h() * g.out_w()];
         let mut scratch = Vec::new();
         depthwise(
-            input,
-            self.weights,
-            self.bias,
+            x,
+            args.weights,
+            args.bias,
             &g,
-            self.activation,
+            args.activation,
             &mut out,
             &mut scratch,
         );
-        Ok((
-            CpuStorage::F32(out),
-            Shape::from((n, c, g.out_h(), g.out_w())),
-        ))
+        Ok((out, Shape::from((n, c, g.out_h(), g.out_w()))))
     }
 }
 

@@ -3,11 +3,11 @@
 //! row with the input, 16 lanes at a time: the rows are read once, in order (the classifier's are
 //! megabytes, so that read is the cost), with no transposed copy or generic GEMM set-up.
 
-use candle_core::{CpuStorage, Layout, Shape};
+use candle_core::Shape;
 
 use super::activation::{with_activation, Activation, ActivationKernel};
 use super::simd::F32x4;
-use super::storage_f32;
+use super::TensorKernel;
 
 /// Plain-Rust definition: `out[o] = act(bias[o] + Σ_i weight[o][i] · x[i])`, summed in order.
 pub fn matvec_reference(weight: &[f32], bias: &[f32], x: &[f32], act: Activation) -> Vec<f32> {
@@ -52,18 +52,11 @@ pub struct LinearOp<'a> {
     pub activation: Activation,
 }
 
-impl candle_core::CustomOp1 for LinearOp<'_> {
-    fn name(&self) -> &'static str {
-        "linear"
-    }
+impl TensorKernel for LinearOp<'_> {
+    const NAME: &'static str = "linear";
 
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = storage_f32(storage, layout)?;
-        let (n, inputs) = layout.shape().dims2()?;
+    fn run(&self, x: &[f32], shape: &Shape) -> candle_core::Result<(Vec<f32>, Shape)> {
+        let (n, inputs) = shape.dims2()?;
         let outputs = self.bias.len();
         if self.weight.len() != outputs * inputs {
             candle_core::bail!("linear: {inputs} inputs for {} weights", self.weight.len());
@@ -72,7 +65,7 @@ impl candle_core::CustomOp1 for LinearOp<'_> {
         for (row, result) in x.chunks_exact(inputs).zip(out.chunks_exact_mut(outputs)) {
             matvec(self.weight, self.bias, row, self.activation, result);
         }
-        Ok((CpuStorage::F32(out), Shape::from((n, outputs))))
+        Ok((out, Shape::from((n, outputs))))
     }
 }
 

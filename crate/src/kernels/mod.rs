@@ -15,7 +15,9 @@ pub mod simd;
 
 use std::mem::MaybeUninit;
 
-use candle_core::{CpuStorage, Layout};
+use candle_core::{CpuStorage, Layout, Shape, Tensor};
+
+use activation::Activation;
 
 /// Output length of a convolution along one axis: `size` input values, `before`/`after` zeros of
 /// padding, a `kernel`-wide window moved by `stride`. The padded size must be at least `kernel`.
@@ -73,6 +75,56 @@ pub(crate) fn assert_matches_reference(fast: &[f32], reference: &[f32], what: &s
             (a - e).abs() <= 1e-5 * (1.0 + e.abs()),
             "{what} at {i}: {a} vs {e}"
         );
+    }
+}
+
+/// A kernel on one contiguous f32 tensor. [`apply`] runs it as a candle op, so the checks every
+/// kernel needs (an f32 tensor, contiguous) and candle's op plumbing are written once, and each
+/// kernel says only what its own shapes must be.
+pub(crate) trait TensorKernel {
+    /// The op's name in candle's errors.
+    const NAME: &'static str;
+
+    /// The output values and their shape for the input `x` of shape `shape`.
+    fn run(&self, x: &[f32], shape: &Shape) -> candle_core::Result<(Vec<f32>, Shape)>;
+
+    /// The kernel applied to `x` (no backward pass: inference only).
+    fn apply(&self, x: &Tensor) -> candle_core::Result<Tensor>
+    where
+        Self: Sized,
+    {
+        x.apply_op1_no_bwd(&CandleOp(self))
+    }
+}
+
+/// What a convolution layer hands its kernel: weights as that kernel reads them, one bias per
+/// output channel, the window, and the zero padding for this input's size.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvArgs<'a> {
+    pub weights: &'a [f32],
+    pub bias: &'a [f32],
+    pub kernel: usize,
+    pub stride: usize,
+    /// (top, bottom, left, right)
+    pub pads: (usize, usize, usize, usize),
+    pub activation: Activation,
+}
+
+/// A [`TensorKernel`] as candle's custom op.
+struct CandleOp<'k, K>(&'k K);
+
+impl<K: TensorKernel> candle_core::CustomOp1 for CandleOp<'_, K> {
+    fn name(&self) -> &'static str {
+        K::NAME
+    }
+
+    fn cpu_fwd(
+        &self,
+        storage: &CpuStorage,
+        layout: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (values, shape) = self.0.run(storage_f32(storage, layout)?, layout.shape())?;
+        Ok((CpuStorage::F32(values), shape))
     }
 }
 

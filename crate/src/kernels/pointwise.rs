@@ -12,11 +12,11 @@
 
 use std::mem::MaybeUninit;
 
-use candle_core::{CpuStorage, Layout, Shape};
+use candle_core::Shape;
 
 use super::activation::{with_activation, Activation, ActivationKernel};
 use super::simd::F32x4;
-use super::{storage_f32, written_vec};
+use super::{written_vec, ConvArgs, TensorKernel};
 
 /// Output channels per register tile of [`pointwise_tiled`].
 pub const TILE_ROWS: usize = 3;
@@ -328,41 +328,34 @@ pub fn fused_product(
     }
 }
 
-/// A 1×1 convolution layer as a candle op: weights `[cout, cin]` from [`prepare_weights`], bias
-/// `[cout]`, NCHW in and out.
-pub struct PointwiseConv<'a> {
-    pub weights: &'a [f32],
-    pub bias: &'a [f32],
-    pub activation: Activation,
-}
+/// A 1×1 convolution layer: weights `[cout, cin]` from [`prepare_weights`], bias `[cout]`, NCHW in
+/// and out; stride 1, no padding.
+pub struct PointwiseConv<'a>(pub ConvArgs<'a>);
 
-impl candle_core::CustomOp1 for PointwiseConv<'_> {
-    fn name(&self) -> &'static str {
-        "pointwise-conv"
-    }
+impl TensorKernel for PointwiseConv<'_> {
+    const NAME: &'static str = "pointwise-conv";
 
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = storage_f32(storage, layout)?;
-        let (n, cin, h, w) = layout.shape().dims4()?;
-        let cout = self.bias.len();
-        if self.weights.len() != weights_len(cout, cin) {
+    fn run(&self, x: &[f32], shape: &Shape) -> candle_core::Result<(Vec<f32>, Shape)> {
+        let args = &self.0;
+        let (n, cin, h, w) = shape.dims4()?;
+        if (args.kernel, args.stride, args.pads) != (1, 1, (0, 0, 0, 0)) {
+            candle_core::bail!("pointwise: a 1x1 window, stride 1, no padding");
+        }
+        let cout = args.bias.len();
+        if args.weights.len() != weights_len(cout, cin) {
             candle_core::bail!(
                 "pointwise: {cin} input channels for {} weights",
-                self.weights.len()
+                args.weights.len()
             );
         }
-        let (weights, bias, act) = (self.weights, self.bias, self.activation);
+        let (weights, bias, act) = (args.weights, args.bias, args.activation);
         // SAFETY: `fused_product` writes every value of its output.
         let out = unsafe {
             written_vec(n * cout * h * w, |out| {
                 fused_product(x, weights, bias, cin, h * w, act, out)
             })
         };
-        Ok((CpuStorage::F32(out), Shape::from((n, cout, h, w))))
+        Ok((out, Shape::from((n, cout, h, w))))
     }
 }
 

@@ -1,10 +1,10 @@
 //! Global average pooling and the per-channel ops built on it.
 
-use candle_core::{CpuStorage, Layout, Shape};
+use candle_core::Shape;
 
 use super::activation::Activation;
 use super::matvec::matvec;
-use super::storage_f32;
+use super::TensorKernel;
 
 /// Mean of each plane. Accumulates in f64: a float32 running sum over a 56×56 plane of near-constant
 /// values errs by ~1e-5 relative, which squeeze-excite layers amplify past the tolerance against
@@ -18,19 +18,12 @@ pub fn plane_means(x: &[f32], plane: usize) -> Vec<f32> {
 /// `[N, C, H, W]` → `[N, C]` mean over each plane.
 pub struct GlobalAvgPool;
 
-impl candle_core::CustomOp1 for GlobalAvgPool {
-    fn name(&self) -> &'static str {
-        "global-avg-pool"
-    }
+impl TensorKernel for GlobalAvgPool {
+    const NAME: &'static str = "global-avg-pool";
 
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = storage_f32(storage, layout)?;
-        let (n, c, h, w) = layout.shape().dims4()?;
-        Ok((CpuStorage::F32(plane_means(x, h * w)), Shape::from((n, c))))
+    fn run(&self, x: &[f32], shape: &Shape) -> candle_core::Result<(Vec<f32>, Shape)> {
+        let (n, c, h, w) = shape.dims4()?;
+        Ok((plane_means(x, h * w), Shape::from((n, c))))
     }
 }
 
@@ -58,18 +51,11 @@ impl SqueezeExciteOp {
     }
 }
 
-impl candle_core::CustomOp1 for SqueezeExciteOp {
-    fn name(&self) -> &'static str {
-        "squeeze-excite"
-    }
+impl TensorKernel for SqueezeExciteOp {
+    const NAME: &'static str = "squeeze-excite";
 
-    fn cpu_fwd(
-        &self,
-        storage: &CpuStorage,
-        layout: &Layout,
-    ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let x = storage_f32(storage, layout)?;
-        let (_, c, h, w) = layout.shape().dims4()?;
+    fn run(&self, x: &[f32], shape: &Shape) -> candle_core::Result<(Vec<f32>, Shape)> {
+        let (_, c, h, w) = shape.dims4()?;
         if c != self.fc2_bias.len() {
             candle_core::bail!(
                 "squeeze-excite: {c} channels, expected {}",
@@ -84,7 +70,7 @@ impl candle_core::CustomOp1 for SqueezeExciteOp {
                 p.iter_mut().for_each(|v| *v *= g);
             }
         }
-        Ok((CpuStorage::F32(out), layout.shape().clone()))
+        Ok((out, shape.clone()))
     }
 }
 

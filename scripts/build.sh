@@ -51,30 +51,24 @@ if [[ -z "$convert" ]]; then
   cargo build --release --bin mobilenet-convert
   convert="target/release/mobilenet-convert"
 fi
-weights="$MOBILENET_SHARED_DIR/weights"
-labels="$weights/imagenet_classes.txt"
+# The demo's model files, from tests/models.json's `demo` entries (the first is the picker's
+# default): each the smallest file (f16 or f32, BatchNorm folded) whose top-1 equals PyTorch's on
+# every photo, which crate/tests/convert.rs checks for exactly these choices. Then models.json, the
+# list the demo's picker reads.
 mkdir -p www/models
-$convert --arch mobilenet_v3_small --padding tf --labels "$labels" --f16 --fold-bn \
-  "$weights/mobilenetv3_small_100.safetensors" www/models/mobilenet_v3_small.safetensors
-$convert --arch mobilenet_v2 --labels "$labels" --f16 --fold-bn \
-  "$weights/mobilenetv2_100.safetensors" www/models/mobilenet_v2.safetensors
-# f16 flips V1-0.75's top-1 on a near-tie photo, so it stays f32 (see crate/tests/convert.rs).
-$convert --arch mobilenet_v1 --width 0.75 --padding tf --labels "$labels" --fold-bn \
-  "$weights/mobilenetv1_075.safetensors" www/models/mobilenet_v1_075.safetensors
-
-# The demo's model picker lists these, the first being the default. Each is the smallest file
-# (f16 or f32, BatchNorm folded) whose top-1 equals PyTorch's on every photo: crate/tests/convert.rs
-# checks exactly these choices.
 node --input-type=module -e '
-  import { statSync, writeFileSync } from "node:fs";
-  const models = [
-    ["mobilenet_v3_small", "MobileNetV3-Small"],
-    ["mobilenet_v2", "MobileNetV2"],
-    ["mobilenet_v1_075", "MobileNetV1 0.75"],
-  ].map(([id, name]) => {
-    const file = `models/${id}.safetensors`;
-    return { id, name, file, bytes: statSync(`www/${file}`).size };
+  import { execFileSync } from "node:child_process";
+  import { readFileSync, statSync, writeFileSync } from "node:fs";
+  const [convert, shared] = process.argv.slice(1);
+  const manifest = JSON.parse(readFileSync("tests/models.json", "utf8"));
+  const models = manifest.plain.filter((m) => m.demo).map(({ weights, options, demo }) => {
+    const file = `models/${demo.file}.safetensors`;
+    const flags = Object.entries(options).flatMap(([key, value]) => [`--${key}`, String(value)]);
+    if (demo.f16) flags.push("--f16");
+    flags.push("--fold-bn", "--labels", `${shared}/weights/imagenet_classes.txt`);
+    execFileSync(convert, [...flags, `${shared}/${weights}`, `www/${file}`], { stdio: "inherit" });
+    return { id: demo.file, name: demo.title, file, bytes: statSync(`www/${file}`).size };
   });
   writeFileSync("www/models/models.json", JSON.stringify(models, null, 2) + "\n");
-'
+' "$convert" "$MOBILENET_SHARED_DIR"
 echo "[build] demo: www/ (package in www/pkg, models in www/models)"

@@ -24,13 +24,13 @@ fn code(err: &JsValue) -> String {
 
 async fn model_bytes() -> Vec<u8> {
     let case = case("mobilenetv3_small_100");
-    let mut config = (case.config)();
+    let mut config = case.config();
     config.labels = Some(imagenet_labels().await);
     let options = ConvertOptions {
         dtype: StoreDtype::F32,
         fold_batch_norm: false,
     };
-    convert(&shared(case.weights).await, config, options)
+    convert(&shared(&case.weights).await, config, options)
         .unwrap()
         .bytes
 }

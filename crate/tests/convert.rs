@@ -24,8 +24,8 @@ async fn chelsea_logits(model: &Model) -> Vec<f32> {
 
 async fn check_round_trips(name: &str) {
     let case = case(name);
-    let source = shared(case.weights).await;
-    let mut config = (case.config)();
+    let source = shared(&case.weights).await;
+    let mut config = case.config();
     config.labels = Some(imagenet_labels().await);
     let direct = Model::from_safetensors(&source, Some(config.clone())).unwrap();
     let expected = chelsea_logits(&direct).await;
@@ -38,7 +38,7 @@ async fn check_round_trips(name: &str) {
     let top = loaded.top_k(&expected, 1);
     let labels = imagenet_labels().await;
     assert_eq!(top[0].label.as_ref(), Some(&labels[top[0].index]));
-    if case.real {
+    if case.trained {
         assert_eq!(top[0].label.as_deref(), Some("Egyptian cat"));
     }
 
@@ -149,46 +149,41 @@ shared_test!(
     check_timm_round_trips("mobilenetv4_conv_medium")
 );
 
-/// The demo's model files (scripts/build.sh): BatchNorm folded, f16 where that keeps PyTorch's
-/// top-1 on every photo. f16 flips V1-0.75 on horse.png (a 0.1757 / 0.1744 near-tie in PyTorch), so
-/// that one ships as f32.
-async fn check_demo_file_keeps_top1(name: &str, dtype: StoreDtype) {
-    let case = case(name);
-    let source = shared(case.weights).await;
-    let options = ConvertOptions {
-        dtype,
-        fold_batch_norm: true,
-    };
-    let small = convert(&source, (case.config)(), options).unwrap();
-    let model = Model::from_safetensors(&small.bytes, None).unwrap();
-    for (image, expected, _) in image_references(case).await {
-        let (rgba, w, h) = decode_rgba(&image, &shared(&format!("images/{image}")).await).await;
-        let top = model.classify(&Pixels::rgba(&rgba, w, h), 1).unwrap();
-        assert_eq!(top[0].index, expected, "{name} {dtype:?} on {image}");
+/// The demo's model files (scripts/build.sh, from tests/models.json): BatchNorm folded, f16 where
+/// that keeps PyTorch's top-1 on every photo. f16 flips V1-0.75 on horse.png (a 0.1757 / 0.1744
+/// near-tie in PyTorch), so that one ships as f32.
+async fn check_demo_files_keep_top1() {
+    for case in &manifest().plain {
+        let Some(demo) = &case.demo else { continue };
+        let dtype = if demo.f16 {
+            StoreDtype::F16
+        } else {
+            StoreDtype::F32
+        };
+        let source = shared(&case.weights).await;
+        let options = ConvertOptions {
+            dtype,
+            fold_batch_norm: true,
+        };
+        let small = convert(&source, case.config(), options).unwrap();
+        let model = Model::from_safetensors(&small.bytes, None).unwrap();
+        for (image, expected, _) in image_references(case).await {
+            let (rgba, w, h) = decode_rgba(&image, &shared(&format!("images/{image}")).await).await;
+            let top = model.classify(&Pixels::rgba(&rgba, w, h), 1).unwrap();
+            assert_eq!(top[0].index, expected, "{} {dtype:?} on {image}", case.name);
+        }
     }
 }
-
-shared_test!(
-    demo_file_mobilenetv3_small_100,
-    check_demo_file_keeps_top1("mobilenetv3_small_100", StoreDtype::F16)
-);
-shared_test!(
-    demo_file_mobilenetv2_100,
-    check_demo_file_keeps_top1("mobilenetv2_100", StoreDtype::F16)
-);
-shared_test!(
-    demo_file_mobilenetv1_075,
-    check_demo_file_keeps_top1("mobilenetv1_075", StoreDtype::F32)
-);
+shared_test!(demo_files_keep_top1, check_demo_files_keep_top1());
 
 async fn check_conversion_errors() {
     let v2 = shared("weights/mobilenetv2_100.safetensors").await;
-    let err = convert(&v2, (case("mobilenetv1_075").config)(), F32)
+    let err = convert(&v2, case("mobilenetv1_075").config(), F32)
         .err()
         .unwrap();
     assert_eq!(err.code(), "TENSOR_SHAPE");
     assert!(err.to_string().contains("features.0.0.weight"), "{err}");
-    let mut config = (case("mobilenetv2_100").config)();
+    let mut config = case("mobilenetv2_100").config();
     config.labels = Some(vec!["only one".into()]);
     assert_eq!(
         convert(&v2, config, F32).err().unwrap().code(),

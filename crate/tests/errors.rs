@@ -14,7 +14,7 @@ fn load_err(bytes: &[u8], config: Option<ModelConfig>) -> Error {
 
 async fn check_corrupt_files() {
     let good = shared("weights/mobilenetv3_small_100.safetensors").await;
-    let config = || Some((case("mobilenetv3_small_100").config)());
+    let config = || Some(case("mobilenetv3_small_100").config());
     for (what, bytes) in [
         ("empty", Vec::new()),
         ("4 bytes", good[..4].to_vec()),
@@ -121,7 +121,7 @@ async fn check_missing_and_extra_tensors() {
         }
         write_safetensors(&t, StoreDtype::F32, Default::default()).unwrap()
     };
-    let config = || Some((case("mobilenetv1_075").config)());
+    let config = || Some(case("mobilenetv1_075").config());
     let err = load_err(&tensors("features.7.1.running_var", false), config());
     assert_eq!(
         err,

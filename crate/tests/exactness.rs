@@ -4,37 +4,14 @@ mod common;
 
 use common::*;
 
-async fn check_exact(name: &str) {
-    let case = case(name);
-    let model = load_model(case).await;
-    assert_npy_logits(name, &model, npy_references(case).await, tolerance).await;
+/// Every plain checkpoint of tests/models.json, on every `.npy` input.
+async fn check_exact() {
+    for case in &manifest().plain {
+        let model = load_model(case).await;
+        assert_npy_logits(&case.name, &model, npy_references(case).await, tolerance).await;
+    }
 }
-
-shared_test!(exact_mobilenetv2_100, check_exact("mobilenetv2_100"));
-shared_test!(
-    exact_mobilenetv3_small_100,
-    check_exact("mobilenetv3_small_100")
-);
-shared_test!(exact_mobilenetv1_075, check_exact("mobilenetv1_075"));
-shared_test!(
-    exact_tv_mobilenet_v3_small,
-    check_exact("tv_mobilenet_v3_small")
-);
-shared_test!(
-    exact_tv_mobilenet_v3_small_075,
-    check_exact("tv_mobilenet_v3_small_075")
-);
-shared_test!(
-    exact_tv_mobilenet_v3_large,
-    check_exact("tv_mobilenet_v3_large")
-);
-shared_test!(exact_tv_mobilenet_v2, check_exact("tv_mobilenet_v2"));
-shared_test!(
-    exact_tv_mobilenet_v2_050,
-    check_exact("tv_mobilenet_v2_050")
-);
-shared_test!(exact_mobilenetv1_100, check_exact("mobilenetv1_100"));
-shared_test!(exact_mobilenext_100, check_exact("mobilenext_100"));
+shared_test!(exact_every_checkpoint, check_exact());
 
 /// The multiply-add count (behind the benchmark's GFLOP/s) agrees with torchvision's published
 /// figures at 224×224; the squeeze-excite layers are not counted, hence the V3 margins.

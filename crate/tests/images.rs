@@ -47,12 +47,19 @@ async fn check_preprocessing() {
 shared_test!(preprocessing_matches_torchvision, check_preprocessing());
 
 /// Every image gets PyTorch's top-1 from our whole pipeline, for every real model.
-async fn check_top1(name: &str) {
-    let case = case(name);
-    let mut config = (case.config)();
+async fn check_top1() {
+    for case in manifest().plain.iter().filter(|c| c.trained) {
+        check_top1_of(case).await;
+    }
+}
+shared_test!(top1_every_trained_checkpoint, check_top1());
+
+async fn check_top1_of(case: &Case) {
+    let name = &case.name;
+    let mut config = case.config();
     config.labels = Some(imagenet_labels().await);
-    let model =
-        mobilenet_wasm::Model::from_safetensors(&shared(case.weights).await, Some(config)).unwrap();
+    let model = mobilenet_wasm::Model::from_safetensors(&shared(&case.weights).await, Some(config))
+        .unwrap();
     let references = image_references(case).await;
     assert_eq!(references.len(), 8, "the references cover the 8 photos");
     for (image, expected, ref_logits) in &references {
@@ -79,10 +86,3 @@ async fn check_top1(name: &str) {
         }
     }
 }
-
-shared_test!(top1_mobilenetv2_100, check_top1("mobilenetv2_100"));
-shared_test!(
-    top1_mobilenetv3_small_100,
-    check_top1("mobilenetv3_small_100")
-);
-shared_test!(top1_mobilenetv1_075, check_top1("mobilenetv1_075"));

@@ -8,90 +8,59 @@ mod common;
 use common::*;
 use mobilenet_wasm::preprocess::Pixels;
 
-async fn check_npy_inputs(name: &str) {
-    let model = load_timm(name).await;
-    assert_npy_logits(
-        name,
-        &model,
-        timm_npy_references(name).await,
-        timm_tolerance,
-    )
-    .await;
+async fn check_npy_inputs() {
+    for name in timm_models() {
+        let model = load_timm(name).await;
+        assert_npy_logits(
+            name,
+            &model,
+            timm_npy_references(name).await,
+            timm_tolerance,
+        )
+        .await;
+    }
 }
+shared_test!(npy_every_timm_checkpoint, check_npy_inputs());
 
 /// Preprocessing bit for bit (the input tensor's sha256) and logits within the tolerance, for
 /// every photo whose decoded pixels are PIL's: all natively; in the browser the PNGs (browsers
 /// decode JPEGs with their own rounding), whose JPEGs are held to the input's sum instead.
-async fn check_photos(name: &str) {
-    let model = load_timm(name).await;
-    let reference = shared_json(&format!("reference/timm/{name}.json")).await;
-    let images = reference["images"].as_array().unwrap();
-    assert_eq!(images.len(), 8, "the references cover the 8 photos");
-    for entry in images {
-        let image = entry["file"].as_str().unwrap();
-        let (rgba, w, h) = decode_rgba(image, &shared(&format!("images/{image}")).await).await;
-        let pixels = Pixels::rgba(&rgba, w, h);
-        let input = model.preprocess().run(&pixels).unwrap();
-        let identical = sha256_f32le(&input) == entry["input"]["sha256_f32le"].as_str().unwrap();
-        let expected: Vec<f32> = entry["logits"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|v| v.as_f64().unwrap() as f32)
-            .collect();
-        let logits = model.logits(&pixels).unwrap();
-        let diff = max_abs_diff(&logits, &expected);
-        println!("{name} {image}: bit-identical input {identical}, max |Δlogit| {diff:.2e}");
-        if cfg!(not(target_arch = "wasm32")) || image.ends_with(".png") {
-            assert!(
-                identical,
-                "{name} {image}: input differs from timm's transform"
-            );
-            let tol = timm_tolerance(&expected);
-            assert!(diff <= tol, "{name} {image}: max |Δlogit| {diff} > {tol}");
-        } else {
-            let sum: f64 = input.iter().map(|&v| v as f64).sum();
-            let scale: f64 = input.iter().map(|v| v.abs() as f64).sum();
-            let off = (sum - entry["input"]["sum"].as_f64().unwrap()).abs();
-            assert!(off < 1e-3 * scale, "{name} {image}: input sum off by {off}");
+async fn check_photos() {
+    for name in timm_models() {
+        let model = load_timm(name).await;
+        let reference = shared_json(&format!("reference/timm/{name}.json")).await;
+        let images = reference["images"].as_array().unwrap();
+        assert_eq!(images.len(), 8, "the references cover the 8 photos");
+        for entry in images {
+            let image = entry["file"].as_str().unwrap();
+            let (rgba, w, h) = decode_rgba(image, &shared(&format!("images/{image}")).await).await;
+            let pixels = Pixels::rgba(&rgba, w, h);
+            let input = model.preprocess().run(&pixels).unwrap();
+            let identical =
+                sha256_f32le(&input) == entry["input"]["sha256_f32le"].as_str().unwrap();
+            let expected: Vec<f32> = entry["logits"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_f64().unwrap() as f32)
+                .collect();
+            let logits = model.logits(&pixels).unwrap();
+            let diff = max_abs_diff(&logits, &expected);
+            println!("{name} {image}: bit-identical input {identical}, max |Δlogit| {diff:.2e}");
+            if cfg!(not(target_arch = "wasm32")) || image.ends_with(".png") {
+                assert!(
+                    identical,
+                    "{name} {image}: input differs from timm's transform"
+                );
+                let tol = timm_tolerance(&expected);
+                assert!(diff <= tol, "{name} {image}: max |Δlogit| {diff} > {tol}");
+            } else {
+                let sum: f64 = input.iter().map(|&v| v as f64).sum();
+                let scale: f64 = input.iter().map(|v| v.abs() as f64).sum();
+                let off = (sum - entry["input"]["sum"].as_f64().unwrap()).abs();
+                assert!(off < 1e-3 * scale, "{name} {image}: input sum off by {off}");
+            }
         }
     }
 }
-
-shared_test!(
-    npy_mobilenetv3_small_100,
-    check_npy_inputs("mobilenetv3_small_100")
-);
-shared_test!(
-    npy_mobilenetv3_large_100,
-    check_npy_inputs("mobilenetv3_large_100")
-);
-shared_test!(npy_mobilenetv2_050, check_npy_inputs("mobilenetv2_050"));
-shared_test!(npy_mobilenetv1_100, check_npy_inputs("mobilenetv1_100"));
-shared_test!(
-    npy_mobilenetv4_conv_small,
-    check_npy_inputs("mobilenetv4_conv_small")
-);
-shared_test!(
-    npy_mobilenetv4_conv_medium,
-    check_npy_inputs("mobilenetv4_conv_medium")
-);
-
-shared_test!(
-    photos_mobilenetv3_small_100,
-    check_photos("mobilenetv3_small_100")
-);
-shared_test!(
-    photos_mobilenetv3_large_100,
-    check_photos("mobilenetv3_large_100")
-);
-shared_test!(photos_mobilenetv2_050, check_photos("mobilenetv2_050"));
-shared_test!(photos_mobilenetv1_100, check_photos("mobilenetv1_100"));
-shared_test!(
-    photos_mobilenetv4_conv_small,
-    check_photos("mobilenetv4_conv_small")
-);
-shared_test!(
-    photos_mobilenetv4_conv_medium,
-    check_photos("mobilenetv4_conv_medium")
-);
+shared_test!(photos_every_timm_checkpoint, check_photos());

@@ -57,7 +57,8 @@ window.runBench = async (models, warmup, runs, { relaxedSimd, withOthers }) => {
   let tfjsReady;
   const results = [];
   let simd;
-  for (const { name, url, onnx, options } of models) {
+  for (const model of models) {
+    const { name, url, onnx, options } = model;
     const modelBytes = await bytes(url);
     const loadStart = performance.now();
     const ours = await Classifier.load(modelBytes, { ...options, cache: false, relaxedSimd });
@@ -76,7 +77,7 @@ window.runBench = async (models, warmup, runs, { relaxedSimd, withOthers }) => {
         graphOptimizationLevel: "all",
       });
       feeds = { [session.inputNames[0]]: new ort.Tensor("float32", tensor, [1, 3, 224, 224]) };
-      tfjs = await tfjsModel(name, modelBytes);
+      tfjs = await tfjsModel(model, modelBytes);
       runners.ort = () => session.run(feeds);
       runners.tfjs = () => tfjs.predict(tensor);
     }

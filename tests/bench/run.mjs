@@ -5,18 +5,15 @@ import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { ROOT, SHARED, copyInto, installPackage, launchChromium, serveDir, serveShared, tarball } from "../support/harness.mjs";
+import { MANIFEST, ROOT, SHARED, copyInto, installPackage, launchChromium, serveDir, serveShared, tarball } from "../support/harness.mjs";
 
 const WARMUP = 10;
 const RUNS = 50;
+// The benchmarks' checkpoints of tests/models.json: plain files from ../shared, and timm folders
+// made self-describing (f32, the same values) by mobilenet-convert below.
 const MODELS = [
-  { name: "mobilenetv3_small_100", weights: "weights/mobilenetv3_small_100.safetensors", options: { arch: "mobilenet_v3_small", padding: "tf" } },
-  { name: "mobilenetv2_100", weights: "weights/mobilenetv2_100.safetensors", options: { arch: "mobilenet_v2" } },
-  { name: "mobilenetv1_075", weights: "weights/mobilenetv1_075.safetensors", options: { arch: "mobilenet_v1", width: 0.75, padding: "tf" } },
-  { name: "tv_mobilenet_v3_large", weights: "reference/synthetic/tv_mobilenet_v3_large.safetensors", options: { arch: "mobilenet_v3_large" } },
-  { name: "mobilenext_100", weights: "reference/synthetic/mobilenext_100.safetensors", options: { arch: "mobilenext" } },
-  // timm's folder, made self-describing (f32, the same values) by mobilenet-convert below.
-  { name: "mobilenetv4_conv_small", timm: "reference/timm/mobilenetv4_conv_small", onnx: "onnx/timm_mobilenetv4_conv_small.onnx", options: {} },
+  ...MANIFEST.plain.filter((m) => m.bench),
+  ...MANIFEST.timm.filter((m) => m.bench).map((m) => ({ ...m, timm: `reference/timm/${m.name}`, options: {} })),
 ]
   .map((m) => ({ onnx: `onnx/${m.name}.onnx`, ...m }))
   // BENCH_MODELS=v2,small times only the models whose names contain one of the words.

@@ -26,34 +26,40 @@ export async function setupTfjs(wasmDir) {
 }
 
 /**
- * What each checkpoint is: architecture, padding ("tf": TF "SAME"; "torch": symmetric k/2), the
- * checkpoint's BatchNorm eps and, for V1, its activation. Channel counts come from the tensor shapes,
- * so the width variants need nothing more.
+ * What the graph of each architecture needs of a checkpoint beyond its tensors: the builder, and the
+ * BatchNorm eps its checkpoints were trained with. Channel counts come from the tensor shapes, so
+ * the width variants need nothing more.
  */
-const CHECKPOINTS = {
-  mobilenetv3_small_100: { arch: "v3_small", padding: "tf", eps: 1e-3 },
-  mobilenetv2_100: { arch: "v2", padding: "torch", eps: 1e-5 },
-  mobilenetv1_075: { arch: "v1", padding: "tf", eps: 1e-3, act: "relu6" },
-  tv_mobilenet_v3_large: { arch: "v3_large", padding: "torch", eps: 1e-3 },
-  // The other random-weight references in ../shared/reference/synthetic.
-  tv_mobilenet_v3_small: { arch: "v3_small", padding: "torch", eps: 1e-3 },
-  tv_mobilenet_v3_small_075: { arch: "v3_small", padding: "torch", eps: 1e-3 },
-  tv_mobilenet_v2: { arch: "v2", padding: "torch", eps: 1e-5 },
-  tv_mobilenet_v2_050: { arch: "v2", padding: "torch", eps: 1e-5 },
-  mobilenetv1_100: { arch: "v1", padding: "torch", eps: 1e-3, act: "relu" },
-  mobilenext_100: { arch: "mobilenext", padding: "torch", eps: 1e-5 },
-  // timm's layout (../shared/reference/timm, random weights).
-  mobilenetv4_conv_small: { arch: "v4", padding: "torch", eps: 1e-5 },
-  mobilenetv4_conv_medium: { arch: "v4", padding: "torch", eps: 1e-5 },
+const ARCHITECTURES = {
+  mobilenet_v3_small: { arch: "v3_small", eps: 1e-3 },
+  mobilenet_v3_large: { arch: "v3_large", eps: 1e-3 },
+  mobilenet_v2: { arch: "v2", eps: 1e-5 },
+  mobilenet_v1: { arch: "v1", eps: 1e-3 },
+  mobilenext: { arch: "mobilenext", eps: 1e-5 },
 };
 
 /**
- * Builds the TF.js model `name` (a key of CHECKPOINTS) from its safetensors bytes. `predict` takes a
- * 1x3xHxW NCHW Float32Array (H = W = 224 unless given) and returns the logits.
+ * A checkpoint of tests/models.json as the graph builders read it: architecture, padding ("tf": TF
+ * "SAME"; "torch": symmetric k/2), BatchNorm eps and, for V1, its activation. Of timm's folders,
+ * MobileNetV4's conv models are built.
  */
-export async function tfjsModel(name, safetensorsBytes) {
-  const config = CHECKPOINTS[name];
-  if (!config) throw new Error(`TF.js: unknown model ${name} (known: ${Object.keys(CHECKPOINTS).join(", ")})`);
+function checkpointConfig({ name, options = {}, timm }) {
+  if (timm) {
+    if (!name.startsWith("mobilenetv4_conv")) throw new Error(`TF.js: timm's ${name} is not built here`);
+    return { arch: "v4", padding: "torch", eps: 1e-5 };
+  }
+  const architecture = ARCHITECTURES[options.arch];
+  if (!architecture) throw new Error(`TF.js: unknown architecture ${options.arch} (${name})`);
+  return { ...architecture, padding: options.padding ?? "torch", act: options.activation ?? "relu6" };
+}
+
+/**
+ * Builds the TF.js model of `checkpoint` (an entry of tests/models.json: `{ name, options }`, or a
+ * timm folder's `{ name, timm }`) from its safetensors bytes. `predict` takes a 1x3xHxW NCHW
+ * Float32Array (H = W = 224 unless given) and returns the logits.
+ */
+export async function tfjsModel(checkpoint, safetensorsBytes) {
+  const config = checkpointConfig(checkpoint);
   const net = new Net(readSafetensors(safetensorsBytes), config);
   let forward;
   try {

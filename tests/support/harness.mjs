@@ -12,12 +12,11 @@ export const SHARED = process.env.MOBILENET_SHARED_DIR ?? resolve(ROOT, "../shar
 export const WORK = join(ROOT, "tests/.work");
 export const OUTPUT = join(ROOT, "tests/output");
 
-/** The three trained checkpoints, as plain PyTorch-layout files with the options they need. */
-export const MODELS = {
-  mobilenetv3_small_100: { arch: "mobilenet_v3_small", padding: "tf" },
-  mobilenetv2_100: { arch: "mobilenet_v2" },
-  mobilenetv1_075: { arch: "mobilenet_v1", width: 0.75, padding: "tf" },
-};
+/** tests/models.json: every checkpoint the tests, the benchmarks and the demo use. */
+export const MANIFEST = JSON.parse(readFileSync(join(ROOT, "tests/models.json"), "utf8"));
+
+/** The trained checkpoints, as plain PyTorch-layout files with the options they need. */
+export const MODELS = Object.fromEntries(MANIFEST.plain.filter((c) => c.trained).map((c) => [c.name, c.options]));
 
 export function reference(model) {
   return JSON.parse(readFileSync(join(SHARED, "reference", `${model}.json`), "utf8"));

@@ -6,65 +6,31 @@
 
 use std::time::Instant;
 
-use mobilenet_wasm::{Architecture, Model, ModelConfig, PaddingMode, Pixels, V1Activation};
+use mobilenet_wasm::{Model, ModelConfig, Pixels};
+
+// Fields the benchmarks do not read (references, demo files) are the tests'.
+#[allow(dead_code)]
+#[path = "../../tests/common/manifest.rs"]
+mod manifest;
 
 const WARMUP: usize = 5;
 const RUNS: usize = 30;
 
-/// The timm folders timed, described by their config.json as a Hub download is.
-const TIMM: [&str; 2] = ["mobilenetv4_conv_small", "mobilenetv4_conv_medium"];
-
+/// The benchmarks' checkpoints of `tests/models.json`: `(name, file under ../shared, config)`,
+/// timm folders described by their config.json as a Hub download is.
 fn models(shared: &str) -> Vec<(&'static str, String, ModelConfig)> {
-    use Architecture::*;
-    let timm = TIMM.iter().filter_map(|name| {
+    let manifest = manifest::manifest();
+    let plain = manifest.plain.iter().filter(|c| c.bench);
+    let plain = plain.map(|c| (c.name.as_str(), c.weights.clone(), c.config()));
+    let timm = manifest.timm.iter().filter(|t| t.bench).filter_map(|t| {
+        let name = t.name.as_str();
         let json =
             std::fs::read_to_string(format!("{shared}/reference/timm/{name}/config.json")).ok()?;
         let config = mobilenet_wasm::hub::parse_config(&json).expect(name);
-        Some((
-            *name,
-            format!("reference/timm/{name}/model.safetensors"),
-            config,
-        ))
+        let weights = format!("reference/timm/{name}/model.safetensors");
+        Some((name, weights, config))
     });
-    let torchvision: Vec<(&'static str, &'static str, ModelConfig)> = vec![
-        (
-            "mobilenetv3_small_100",
-            "weights/mobilenetv3_small_100.safetensors",
-            ModelConfig::new(MobileNetV3Small).with_padding(PaddingMode::TfSame),
-        ),
-        (
-            "mobilenetv2_100",
-            "weights/mobilenetv2_100.safetensors",
-            ModelConfig::new(MobileNetV2),
-        ),
-        (
-            "mobilenetv1_075",
-            "weights/mobilenetv1_075.safetensors",
-            ModelConfig::new(MobileNetV1)
-                .with_width(0.75)
-                .with_padding(PaddingMode::TfSame),
-        ),
-        (
-            "tv_mobilenet_v3_large",
-            "reference/synthetic/tv_mobilenet_v3_large.safetensors",
-            ModelConfig::new(MobileNetV3Large),
-        ),
-        (
-            "mobilenext_100",
-            "reference/synthetic/mobilenext_100.safetensors",
-            ModelConfig::new(MobileNeXt),
-        ),
-        (
-            "mobilenetv1_100",
-            "reference/synthetic/mobilenetv1_100.safetensors",
-            ModelConfig::new(MobileNetV1).with_v1_activation(V1Activation::Relu),
-        ),
-    ];
-    torchvision
-        .into_iter()
-        .map(|(name, path, config)| (name, path.to_string(), config))
-        .chain(timm)
-        .collect()
+    plain.chain(timm).collect()
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {

@@ -2,7 +2,7 @@
 //! from disk natively and over HTTP in the browser, the test matrix, and the tolerance.
 #![allow(dead_code)]
 
-use mobilenet_wasm::{Architecture, LoadOptions, Model, ModelConfig, PaddingMode, V1Activation};
+use mobilenet_wasm::{LoadOptions, Model};
 use serde_json::Value;
 
 #[cfg(target_arch = "wasm32")]
@@ -66,117 +66,28 @@ pub async fn imagenet_labels() -> Vec<String> {
         .collect()
 }
 
-/// A checkpoint in `../shared` and how to build it.
-pub struct Case {
-    pub name: &'static str,
-    pub weights: &'static str,
-    /// Reference JSON with `images` (and, for synthetic files, `npy_inputs`).
-    pub reference: &'static str,
-    pub real: bool,
-    pub config: fn() -> ModelConfig,
-}
-
-pub const CASES: &[Case] = &[
-    Case {
-        name: "mobilenetv2_100",
-        weights: "weights/mobilenetv2_100.safetensors",
-        reference: "reference/mobilenetv2_100.json",
-        real: true,
-        config: || ModelConfig::new(Architecture::MobileNetV2),
-    },
-    Case {
-        name: "mobilenetv3_small_100",
-        weights: "weights/mobilenetv3_small_100.safetensors",
-        reference: "reference/mobilenetv3_small_100.json",
-        real: true,
-        config: || {
-            ModelConfig::new(Architecture::MobileNetV3Small).with_padding(PaddingMode::TfSame)
-        },
-    },
-    Case {
-        name: "mobilenetv1_075",
-        weights: "weights/mobilenetv1_075.safetensors",
-        reference: "reference/mobilenetv1_075.json",
-        real: true,
-        config: || {
-            ModelConfig::new(Architecture::MobileNetV1)
-                .with_width(0.75)
-                .with_padding(PaddingMode::TfSame)
-        },
-    },
-    Case {
-        name: "tv_mobilenet_v3_small",
-        weights: "reference/synthetic/tv_mobilenet_v3_small.safetensors",
-        reference: "reference/synthetic/tv_mobilenet_v3_small.json",
-        real: false,
-        config: || ModelConfig::new(Architecture::MobileNetV3Small),
-    },
-    Case {
-        name: "tv_mobilenet_v3_small_075",
-        weights: "reference/synthetic/tv_mobilenet_v3_small_075.safetensors",
-        reference: "reference/synthetic/tv_mobilenet_v3_small_075.json",
-        real: false,
-        config: || ModelConfig::new(Architecture::MobileNetV3Small).with_width(0.75),
-    },
-    Case {
-        name: "tv_mobilenet_v3_large",
-        weights: "reference/synthetic/tv_mobilenet_v3_large.safetensors",
-        reference: "reference/synthetic/tv_mobilenet_v3_large.json",
-        real: false,
-        config: || ModelConfig::new(Architecture::MobileNetV3Large),
-    },
-    Case {
-        name: "tv_mobilenet_v2",
-        weights: "reference/synthetic/tv_mobilenet_v2.safetensors",
-        reference: "reference/synthetic/tv_mobilenet_v2.json",
-        real: false,
-        config: || ModelConfig::new(Architecture::MobileNetV2),
-    },
-    Case {
-        name: "tv_mobilenet_v2_050",
-        weights: "reference/synthetic/tv_mobilenet_v2_050.safetensors",
-        reference: "reference/synthetic/tv_mobilenet_v2_050.json",
-        real: false,
-        config: || ModelConfig::new(Architecture::MobileNetV2).with_width(0.5),
-    },
-    Case {
-        name: "mobilenetv1_100",
-        weights: "reference/synthetic/mobilenetv1_100.safetensors",
-        reference: "reference/synthetic/mobilenetv1_100.json",
-        real: false,
-        config: || {
-            ModelConfig::new(Architecture::MobileNetV1).with_v1_activation(V1Activation::Relu)
-        },
-    },
-    Case {
-        name: "mobilenext_100",
-        weights: "reference/synthetic/mobilenext_100.safetensors",
-        reference: "reference/synthetic/mobilenext_100.json",
-        real: false,
-        config: || ModelConfig::new(Architecture::MobileNeXt),
-    },
-];
+mod manifest;
+pub use manifest::*;
 
 pub fn case(name: &str) -> &'static Case {
-    CASES.iter().find(|c| c.name == name).unwrap()
+    manifest()
+        .plain
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("{name} is not in tests/models.json"))
 }
 
 pub async fn load_model(case: &Case) -> Model {
-    let bytes = shared(case.weights).await;
-    Model::from_safetensors(&bytes, Some((case.config)()))
+    let bytes = shared(&case.weights).await;
+    Model::from_safetensors(&bytes, Some(case.config()))
         .unwrap_or_else(|e| panic!("{}: {e}", case.name))
 }
 
 /// The timm checkpoints in `../shared/reference/timm`, each a folder in the Hub's layout
 /// (`config.json`, `model.safetensors`) beside timm's outputs (`<name>.json`).
-pub const TIMM_MODELS: [&str; 6] = [
-    "mobilenetv3_small_100",
-    "mobilenetv3_large_100",
-    "mobilenetv2_050",
-    "mobilenetv1_100",
-    "mobilenetv4_conv_small",
-    "mobilenetv4_conv_medium",
-];
+pub fn timm_models() -> impl Iterator<Item = &'static str> {
+    manifest().timm.iter().map(|t| t.name.as_str())
+}
 
 /// A timm folder's model, described by its `config.json` as a Hub download is.
 pub async fn load_timm(name: &str) -> Model {
@@ -281,8 +192,8 @@ pub async fn npy_references(case: &Case) -> Vec<NpyReference> {
         logits: floats(&e["logits"]),
         top5: top5(e),
     };
-    if case.real {
-        let reference = shared_json(case.reference).await;
+    if case.trained {
+        let reference = shared_json(&case.reference).await;
         let mut out: Vec<NpyReference> = ["chelsea", "coffee"]
             .iter()
             .map(|image| {
@@ -308,7 +219,7 @@ pub async fn npy_references(case: &Case) -> Vec<NpyReference> {
         }
         out
     } else {
-        let reference = shared_json(case.reference).await;
+        let reference = shared_json(&case.reference).await;
         reference["npy_inputs"]
             .as_array()
             .unwrap()
@@ -338,7 +249,7 @@ fn normalize_path(path: &str) -> String {
 
 /// Expected top-1 and logits of each of the 8 images for `case`.
 pub async fn image_references(case: &Case) -> Vec<(String, usize, Vec<f32>)> {
-    let reference = shared_json(case.reference).await;
+    let reference = shared_json(&case.reference).await;
     reference["images"]
         .as_array()
         .unwrap()

@@ -18,6 +18,7 @@ export type ErrorCode =
   | "BAD_LABEL" // a label is not a non-empty string, or names no class
   | "BAD_HEAD" // a head file is unreadable or inconsistent (e.g. an example of an unlabelled class)
   | "HEAD_MISMATCH" // a head (or embedding) made for another backbone
+  | "NON_FINITE" // a result overflowed float32 (out-of-range weights or normalization): never an answer
   | "WASM_INIT" // the WebAssembly module could not be loaded
   | "WORKER" // the worker could not start or crashed
   | "INTERNAL"; // a bug: please report it

@@ -99,6 +99,9 @@ const MAX_INPUT_SIZE: u32 = 2048;
 
 /// Largest width multiplier accepted; beyond it nobody has trained a MobileNet and layer sizes explode.
 const MAX_WIDTH: f64 = 4.0;
+/// Accepted normalisation constants (ImageNet's are about 0.45 and 0.225; CLIP's, 0.26).
+const NORMALIZE_MEAN: std::ops::RangeInclusive<f32> = -1e3..=1e3;
+const NORMALIZE_STD: std::ops::RangeInclusive<f32> = 1e-3..=1e3;
 
 /// Everything needed to build and feed a model.
 #[derive(Debug, Clone, PartialEq)]
@@ -219,10 +222,16 @@ impl ModelConfig {
                 self.input_size, self.resize_size
             )));
         }
-        if self.std.iter().any(|s| !(s.is_finite() && *s > 0.0))
-            || self.mean.iter().any(|m| !m.is_finite())
+        // Pixels are scaled to [0, 1] before `(x - mean) / std`: constants far outside these
+        // ranges (a subnormal std, say) would only overflow the network into NaN.
+        if self.std.iter().any(|s| !NORMALIZE_STD.contains(s))
+            || self.mean.iter().any(|m| !NORMALIZE_MEAN.contains(m))
         {
-            return Err(Error::bad_config("mean/std must be finite, std > 0"));
+            return Err(Error::bad_config(format!(
+                "mean {:?} / std {:?}: each mean must be within {NORMALIZE_MEAN:?} and each std \
+                 within {NORMALIZE_STD:?}",
+                self.mean, self.std
+            )));
         }
         if let (Some(labels), Some(n)) = (&self.labels, self.num_classes) {
             if labels.len() != n {

@@ -66,7 +66,7 @@ fn tensors_to_store(
             let params = BatchNorm::read(bn, eps, |suffix| {
                 Ok(checkpoint.read(&format!("{bn}.{suffix}"))?.1)
             })?;
-            let bias = params.fold_into(&mut values);
+            let bias = params.fold_into(&mut values)?;
             stored.push((weight_name.clone(), shape, values));
             stored.push((format!("{conv}.bias"), vec![bias.len()], bias));
             consumed.insert(weight_name);

@@ -72,6 +72,11 @@ pub enum Error {
     #[error("head and backbone do not match: {0}")]
     HeadMismatch(String),
 
+    /// A result that is not a finite number (NaN or infinite): extreme weights or preprocessing
+    /// constants overflowed float32. Never returned as an answer.
+    #[error("non-finite result: {0}")]
+    NonFinite(String),
+
     /// A failure inside candle that is not attributable to the caller's input.
     #[error("internal error: {0}")]
     Internal(String),
@@ -97,9 +102,31 @@ impl Error {
             Error::BadLabel(_) => "BAD_LABEL",
             Error::BadHead(_) => "BAD_HEAD",
             Error::HeadMismatch(_) => "HEAD_MISMATCH",
+            Error::NonFinite(_) => "NON_FINITE",
             Error::Internal(_) => "INTERNAL",
         }
     }
+
+    /// Every code [`Self::code`] returns (the package's typings list them, and a test holds the
+    /// two lists together).
+    pub const CODES: [&'static str; 16] = [
+        "BAD_MODEL",
+        "MISSING_TENSOR",
+        "TENSOR_SHAPE",
+        "UNUSED_TENSORS",
+        "UNKNOWN_ARCH",
+        "BAD_CONFIG",
+        "BAD_IMAGE",
+        "BAD_INPUT",
+        "NO_EXAMPLES",
+        "TOO_FEW_CLASSES",
+        "NOT_TRAINED",
+        "BAD_LABEL",
+        "BAD_HEAD",
+        "HEAD_MISMATCH",
+        "NON_FINITE",
+        "INTERNAL",
+    ];
 
     pub(crate) fn bad_model(msg: impl fmt::Display) -> Self {
         Error::BadModel(msg.to_string())

@@ -6,7 +6,7 @@
 
 use candle_core::{Module, Tensor};
 
-use crate::checkpoint::Weights;
+use crate::checkpoint::{first_non_finite, Weights};
 use crate::config::PaddingMode;
 use crate::error::{Error, Result};
 use crate::kernels::dense::DenseConv;
@@ -151,7 +151,7 @@ impl ConvBnAct {
             conv.get(&[out], "bias")?
         } else {
             let bn = BatchNorm::load(bn, out, ctx.bn_eps)?;
-            bn.fold_into(&mut weights)
+            bn.fold_into(&mut weights)?
         };
         if spec.kind != ConvKind::Depthwise {
             let inputs = weights.len() / out;
@@ -210,6 +210,8 @@ impl Module for ConvBnAct {
 /// Inference BatchNorm as a per-channel affine map, only ever used folded into the preceding conv:
 /// `bn(conv(x)) = conv'(x) + b'` with `w' = w · γ/√(var+ε)` and `b' = β − mean · γ/√(var+ε)`.
 pub struct BatchNorm {
+    /// The module's name, for errors.
+    prefix: String,
     scale: Vec<f64>,
     shift: Vec<f64>,
 }
@@ -240,16 +242,30 @@ impl BatchNorm {
             .zip(&scale)
             .map(|((&b, &m), s)| b as f64 - m as f64 * s)
             .collect();
-        Ok(BatchNorm { scale, shift })
+        Ok(BatchNorm {
+            prefix: prefix.to_string(),
+            scale,
+            shift,
+        })
     }
 
     /// Scales each output channel's weights in place and returns the folded bias.
-    pub fn fold_into(&self, weights: &mut [f32]) -> Vec<f32> {
+    /// Refused ([`Error::BadModel`]) where a folded value overflows float32: extreme statistics
+    /// would otherwise load fine and answer NaN.
+    pub fn fold_into(&self, weights: &mut [f32]) -> Result<Vec<f32>> {
         let per_channel = weights.len() / self.scale.len();
         for (chunk, s) in weights.chunks_exact_mut(per_channel).zip(&self.scale) {
             chunk.iter_mut().for_each(|w| *w = (*w as f64 * s) as f32);
         }
-        self.shift.iter().map(|&b| b as f32).collect()
+        let bias: Vec<f32> = self.shift.iter().map(|&b| b as f32).collect();
+        if first_non_finite(weights).is_some() || first_non_finite(&bias).is_some() {
+            return Err(Error::bad_model(format!(
+                "BatchNorm `{}` folded into its layer overflows float32 (its statistics are out \
+                 of range)",
+                self.prefix
+            )));
+        }
+        Ok(bias)
     }
 }
 
@@ -343,7 +359,7 @@ impl Linear {
         let mut weight = conv.get(&[output, input, 1, 1], "weight")?;
         let bias = match bn {
             Some(bn) if !ctx.bn_folded => {
-                BatchNorm::load(bn, output, ctx.bn_eps)?.fold_into(&mut weight)
+                BatchNorm::load(bn, output, ctx.bn_eps)?.fold_into(&mut weight)?
             }
             _ => conv.get(&[output], "bias")?,
         };

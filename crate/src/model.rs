@@ -2,7 +2,7 @@
 
 use candle_core::{Device, Tensor};
 
-use crate::checkpoint::Checkpoint;
+use crate::checkpoint::{first_non_finite, Checkpoint};
 use crate::config::{Architecture, LoadOptions, ModelConfig};
 use crate::error::{Error, Result};
 use crate::head::{Backbone, Head, HEAD_KEY, HEAD_PREFIX};
@@ -151,25 +151,31 @@ impl Model {
 
     /// Logits for a preprocessed NCHW float tensor of any spatial size (N ≥ 1). Returns one row per
     /// image.
+    ///
+    /// One rule for every model, with or without a custom head: a non-finite input value is
+    /// [`Error::BadInput`], and a non-finite result (extreme weights or preprocessing constants
+    /// overflowing float32) is [`Error::NonFinite`], never an answer.
     pub fn logits_nchw(&self, input: &[f32], shape: [usize; 4]) -> Result<Vec<Vec<f32>>> {
         let x = self.input_tensor(input, shape)?;
         match &self.head {
-            Some(head) => rows(self.network.embed(&x)?)?
+            Some(head) => finite_rows(self.network.embed(&x)?, "embedding")?
                 .iter()
                 .map(|e| head.logits(e))
                 .collect(),
-            None => rows(self.network.forward(&x)?),
+            None => finite_rows(self.network.forward(&x)?, "logits"),
         }
     }
 
-    /// Pooled features (the embedding before the classifier) for a preprocessed NCHW tensor.
+    /// Pooled features (the embedding before the classifier) for a preprocessed NCHW tensor; the
+    /// same rule for non-finite values as [`Self::logits_nchw`].
     pub fn embed_nchw(&self, input: &[f32], shape: [usize; 4]) -> Result<Vec<Vec<f32>>> {
         let x = self.input_tensor(input, shape)?;
-        rows(self.network.embed(&x)?)
+        finite_rows(self.network.embed(&x)?, "embedding")
     }
 
     /// Multiply-adds of one forward pass at `height × width` (convolutions and linear layers).
     pub fn multiply_adds(&self, height: usize, width: usize) -> Result<u64> {
+        check_input_size(height, width)?;
         let zeros = vec![0.0; 3 * height * width];
         let (logits, count) = crate::layers::counting_multiply_adds(|| {
             self.logits_nchw(&zeros, [1, 3, height, width])
@@ -229,22 +235,42 @@ impl Model {
                 "shape {shape:?}: expected [N>=1, 3, H, W]"
             )));
         }
+        check_input_size(h, w)?;
         if n.checked_mul(c * h * w) != Some(input.len()) {
             return Err(Error::BadInput(format!(
                 "{} values for shape {shape:?}",
                 input.len()
             )));
         }
-        // Below 16 pixels the stride-2 layers leave nothing to convolve.
-        if h < 16 || w < 16 || h > 4096 || w > 4096 {
+        if let Some(at) = first_non_finite(input) {
             return Err(Error::BadInput(format!(
-                "{h}x{w} input: supported sizes are 16 to 4096 per side"
+                "the input holds a non-finite value ({}) at index {at}",
+                input[at]
             )));
         }
         Ok(Tensor::from_slice(input, (n, c, h, w), &Device::Cpu)?)
     }
 }
 
-fn rows(t: Tensor) -> Result<Vec<Vec<f32>>> {
-    Ok(t.to_vec2::<f32>()?)
+/// Input sides the network takes: below 16 pixels the stride-2 layers leave nothing to convolve.
+fn check_input_size(height: usize, width: usize) -> Result<()> {
+    const SIDES: std::ops::RangeInclusive<usize> = 16..=4096;
+    if !SIDES.contains(&height) || !SIDES.contains(&width) {
+        return Err(Error::BadInput(format!(
+            "{height}x{width} input: supported sizes are 16 to 4096 per side"
+        )));
+    }
+    Ok(())
+}
+
+/// The rows of `t`, refused if any value is not finite.
+fn finite_rows(t: Tensor, what: &str) -> Result<Vec<Vec<f32>>> {
+    let rows = t.to_vec2::<f32>()?;
+    if rows.iter().any(|row| first_non_finite(row).is_some()) {
+        return Err(Error::NonFinite(format!(
+            "the {what} overflowed float32: the model's weights or preprocessing constants are \
+             out of range"
+        )));
+    }
+    Ok(rows)
 }

@@ -1,5 +1,5 @@
-//! Lists the npm package writes out by hand, held to the crate's: the architecture names of the
-//! TypeScript declarations, and the Hub models `Classifier.models` offers (each a timm
+//! Lists the npm package writes out by hand, held to the crate's: the architecture names and the
+//! error codes of the TypeScript declarations, and the Hub models `Classifier.models` offers (each a timm
 //! architecture the crate builds, tested through the folder of its architecture in ../shared).
 #![cfg(not(target_arch = "wasm32"))]
 
@@ -29,6 +29,34 @@ fn declared_architectures() -> Vec<String> {
 fn typings_name_every_architecture() {
     let crate_names: Vec<String> = Architecture::names().map(str::to_string).collect();
     assert_eq!(declared_architectures(), crate_names);
+}
+
+/// Codes only the JavaScript layer throws (downloads, the worker, disposal, module start-up).
+const JS_ONLY_CODES: [&str; 6] = [
+    "BAD_SOURCE",
+    "FETCH",
+    "INTEGRITY",
+    "DISPOSED",
+    "WASM_INIT",
+    "WORKER",
+];
+
+#[test]
+fn typings_name_every_error_code() {
+    let typings = package_file("index.d.ts");
+    let start = typings
+        .find("export type ErrorCode =")
+        .expect("an ErrorCode type");
+    let end = start + typings[start..].find(';').unwrap();
+    let mut declared: Vec<&str> = typings[start..end]
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("| \"")?.split('"').next())
+        .collect();
+    let mut codes: Vec<&str> = mobilenet_wasm::Error::CODES.to_vec();
+    codes.extend(JS_ONLY_CODES);
+    declared.sort_unstable();
+    codes.sort_unstable();
+    assert_eq!(declared, codes);
 }
 
 #[test]

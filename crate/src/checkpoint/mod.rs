@@ -85,6 +85,38 @@ const SCAN_CHUNK: usize = 1 << 14;
 /// Bytes before a safetensors header: its length as a little-endian u64.
 const HEADER_LENGTH_BYTES: usize = 8;
 
+/// Bytes looked at to name a file of another format.
+const SNIFF_BYTES: usize = 16;
+
+/// What a file that is not safetensors looks like, from its first bytes, where that is clear.
+/// A safetensors file starts with its header's length (a little-endian u64, so its high bytes are
+/// zero for any real header) and then `{`.
+fn other_format(start: &[u8]) -> Option<&'static str> {
+    let text = start.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(start);
+    let first = text
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .map(|i| text[i]);
+    if start.starts_with(b"PK\x03\x04") {
+        return Some("a ZIP archive (a PyTorch .pt/.pth file? convert it to safetensors)");
+    }
+    if start.get(4..8) == Some(b"TFL3") {
+        return Some("a TensorFlow Lite model");
+    }
+    if start.len() >= HEADER_LENGTH_BYTES
+        && start[..HEADER_LENGTH_BYTES]
+            .iter()
+            .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace())
+    {
+        return Some(match first {
+            Some(b'<') => "an HTML or XML page (an error page, or the wrong URL?)",
+            Some(b'{' | b'[') => "JSON text (a config.json rather than the model?)",
+            _ => "text, not a binary model file",
+        });
+    }
+    None
+}
+
 impl<'a> Checkpoint<'a> {
     /// Parses a safetensors file in memory.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Self> {
@@ -105,6 +137,14 @@ impl<'a> Checkpoint<'a> {
             return Err(not_safetensors(&"shorter than the 8-byte header length"));
         }
         let length = source.read_vec(0, HEADER_LENGTH_BYTES);
+        // A file that is something else (an HTML error page, a .pt archive) is named as such: its
+        // first bytes read as a length would only give a baffling number.
+        let start = source.read_vec(0, source.len().min(SNIFF_BYTES));
+        if let Some(kind) = other_format(&start) {
+            return Err(Error::bad_model(format!(
+                "not a safetensors file: it looks like {kind}"
+            )));
+        }
         let header_len = u64::from_le_bytes(length.try_into().expect("8 bytes"));
         let header_len = usize::try_from(header_len)
             .ok()
@@ -354,7 +394,7 @@ impl Usage {
 /// exactly for non-finite `x`. (f16 and bf16 are checked after widening; their finite values stay
 /// finite. f64 values too large for f32 become infinite and are refused.)
 #[inline(never)]
-fn first_non_finite(values: &[f32]) -> Option<usize> {
+pub(crate) fn first_non_finite(values: &[f32]) -> Option<usize> {
     // Four vectors per iteration: the first load runs this in V8's baseline code, which keeps
     // nothing in registers across a loop's iterations.
     const STEP: usize = 16;

@@ -5,7 +5,8 @@
 //! Parsed here by hand, not through serde: a first load in the browser runs this code before V8 has
 //! optimised it, and serde's generic deserialiser (which, for the safetensors crate's
 //! `#[serde(flatten)]`, first buffers the whole header as untyped values) took 3–5 ms of the
-//! 50 ms a first load may take. It accepts exactly the headers the safetensors crate accepts, as
+//! 50 ms a first load may take. It accepts exactly the headers the safetensors crate accepts (of up
+//! to [`MAX_TENSORS`] tensors), as
 //! `crate/tests/header.rs` checks on the checkpoints in `../shared` and thousands of corruptions of
 //! them.
 
@@ -46,6 +47,10 @@ impl fmt::Display for HeaderError {
 }
 
 type Result<T> = std::result::Result<T, HeaderError>;
+
+/// Most tensors a file may hold. A MobileNet has a few hundred; the cap keeps a hostile header of
+/// millions of empty tensors from costing seconds before it is refused.
+pub const MAX_TENSORS: usize = 10_000;
 
 /// serde_json's nesting limit, which keeps unknown deeply nested values from exhausting the stack.
 const MAX_DEPTH: usize = 128;
@@ -97,6 +102,9 @@ pub fn parse(text: &str) -> Result<Header> {
                 })?;
             }
         } else {
+            if tensors.len() == MAX_TENSORS {
+                return json.error(&format!("more than {MAX_TENSORS} tensors"));
+            }
             tensors.push(json.tensor(key.into_owned())?);
         }
         Ok(())

@@ -2,7 +2,7 @@
 //! weights) with the labels, kind and backbone as JSON under one metadata key. The same tensors and
 //! metadata appended to a model file make a combined classifier (transfer learning's `combine`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use safetensors::tensor::Dtype;
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,9 @@ const CLASSES: &str = "head.classes";
 const WEIGHT: &str = "head.weight";
 const BIAS: &str = "head.bias";
 const HEAD_VERSION: u32 = 1;
+/// Most classes a head may have (ImageNet-21k has 21,843): a file's label list is checked for
+/// repeats in one pass, but past this it is surely not a head anyone trained.
+pub const MAX_LABELS: usize = 100_000;
 
 #[derive(Serialize, Deserialize)]
 struct HeadDescription {
@@ -144,12 +147,20 @@ impl Head {
         let kind = HeadKind::parse(&d.kind, d.k.unwrap_or(1))
             .map_err(|e| Error::BadHead(e.to_string()))?;
         let labels = d.labels;
-        for (i, label) in labels.iter().enumerate() {
-            if label.trim().is_empty() || labels[..i].contains(label) {
-                return Err(Error::BadHead(format!(
-                    "label `{label}` is empty or repeated"
-                )));
-            }
+        if labels.len() > MAX_LABELS {
+            return Err(Error::BadHead(format!(
+                "{} labels: a head has at most {MAX_LABELS}",
+                labels.len()
+            )));
+        }
+        let mut seen = HashSet::with_capacity(labels.len());
+        if let Some(label) = labels
+            .iter()
+            .find(|l| l.trim().is_empty() || !seen.insert(l.as_str()))
+        {
+            return Err(Error::BadHead(format!(
+                "label `{label}` is empty or repeated"
+            )));
         }
         let dim = d.backbone.dim;
         if dim == 0 {

@@ -14,7 +14,7 @@ use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 use crate::prediction::{top_k, Prediction};
 
-pub use file::{HEAD_KEY, HEAD_PREFIX};
+pub use file::{HEAD_KEY, HEAD_PREFIX, MAX_LABELS};
 
 /// What a head was trained on: embeddings of one backbone configuration are meaningless to another.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -246,6 +246,11 @@ impl Head {
     /// The embedding scaled to unit length, after checking its size and values.
     pub(crate) fn unit(&self, embedding: &[f32]) -> Result<Vec<f32>> {
         let dim = self.backbone.dim;
+        if dim == 0 {
+            return Err(Error::HeadMismatch(
+                "the backbone's embedding has no values".into(),
+            ));
+        }
         if embedding.len() != dim {
             return Err(Error::HeadMismatch(format!(
                 "an embedding of {} values given to a head of {dim}",

@@ -18,7 +18,7 @@ pub use combine::combine;
 pub use train::LinearTrainer;
 
 use crate::error::{Error, Result};
-use crate::head::{check_label, Backbone, Head, HeadKind, LinearHead};
+use crate::head::{check_label, Backbone, Head, HeadKind, LinearHead, MAX_LABELS};
 
 /// Mini-batch training settings of the linear head.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,6 +137,11 @@ impl Learner {
         let head = &mut self.head;
         let class = match head.labels.iter().position(|l| l == label) {
             Some(c) => c,
+            None if head.labels.len() == MAX_LABELS => {
+                return Err(Error::BadLabel(format!(
+                    "a head has at most {MAX_LABELS} classes"
+                )))
+            }
             None => {
                 head.labels.push(label.to_string());
                 self.revision = self.revision.wrapping_add(1);

@@ -10,7 +10,7 @@ export class Classifier extends ThreadClassifier {
   }
 }
 
-export { relaxedSimdSupported, setWasmUrl, wasmMemoryBytes } from "./core.js";
+export { relaxedSimdSupported, setWasmUrl, wasmMemoryBytes } from "./runtime.js";
 export { MobileNetError } from "./errors.js";
 export { DEFAULT_MODEL } from "./models.js";
 export { WorkerClassifier };

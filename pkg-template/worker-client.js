@@ -1,8 +1,8 @@
 // Classifier.loadInWorker: the page-side proxy of a Classifier running in a dedicated worker, with
 // the same methods. Images become ImageBitmaps (transferred) or pixel arrays (copied once).
-import { wasmUrls } from "./core.js";
 import { MobileNetError } from "./errors.js";
 import { isImageElement, isPixelArray, rawBitmap } from "./pixels.js";
+import { wasmUrls } from "./runtime.js";
 import { baseUrl, isHubId } from "./sources.js";
 
 class Connection {

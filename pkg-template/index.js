@@ -1,5 +1,5 @@
 // mobilenet-wasm: MobileNet image classification in WebAssembly.
-import { Classifier as ThreadClassifier } from "./core.js";
+import { Classifier as ThreadClassifier } from "./classifier.js";
 import { WorkerClassifier } from "./worker-client.js";
 
 /** A MobileNet classifier running in this thread, or in a worker through `loadInWorker`. */

@@ -1,7 +1,7 @@
 // Worker entry of Classifier.loadInWorker: runs a Classifier here and answers the page's calls.
 // Messages in: { id, method, args }; out: { id, result } | { id, error: { code, message } } and,
 // while loading, { id, progress: [loaded, total] }.
-import { Classifier } from "./core.js";
+import { Classifier } from "./classifier.js";
 
 let classifier;
 

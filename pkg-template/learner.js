@@ -1,5 +1,6 @@
 // The learner of a classifier running in this thread (see Classifier.learner).
 import { checkTopK, guarded, MobileNetError } from "./errors.js";
+import { LearnerView, takeState } from "./learner-view.js";
 import { Learner as WasmLearner } from "./mobilenet_wasm.js";
 import { toPixels } from "./pixels.js";
 import { trainerModule } from "./runtime.js";
@@ -19,6 +20,13 @@ function checkEmbedding(embedding) {
   return embedding;
 }
 
+/** A wasm learner's state as learners show it: examples counted by label. */
+function stateOf(learner) {
+  const state = learner.state;
+  state.counts = Object.fromEntries(state.labels.map((label, i) => [label, state.counts[i]]));
+  return state;
+}
+
 /** Lets the page paint (and a worker read its messages) between training epochs. */
 const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
 
@@ -26,17 +34,16 @@ const nextTask = () => new Promise((resolve) => setTimeout(resolve, 0));
  * Your own classes on a classifier's embedding: a cosine k-nearest-neighbour head (instant) or a
  * softmax linear head trained in WebAssembly. Made by `classifier.learner()`.
  */
-export class Learner {
+export class Learner extends LearnerView {
   #model;
   #learner;
-  #state;
   #trainerUrl;
 
   constructor(model, learner, trainerUrl) {
+    super(stateOf(learner));
     this.#model = model;
     this.#learner = learner;
     this.#trainerUrl = trainerUrl;
-    this.#refresh();
   }
 
   /** `trainerUrl`: where this learner's classifier was told the trainer module is, if anywhere. */
@@ -60,26 +67,6 @@ export class Learner {
       }
     }
     return new Learner(model, learner, trainerUrl);
-  }
-
-  /** `"knn"` or `"linear"`. */
-  get head() {
-    return this.#state.head;
-  }
-
-  /** Class names, in the order of their first example. */
-  get labels() {
-    return this.#state.labels;
-  }
-
-  /** `{ label: examples }` for every class. */
-  get counts() {
-    return this.#state.counts;
-  }
-
-  /** Whether `classify` can answer: two classes or more, and the linear head trained on them. */
-  get trained() {
-    return this.#state.trained;
   }
 
   /** Adds `image` (any image the classifier accepts) as an example of `label`; with `augment`, a
@@ -175,10 +162,7 @@ export class Learner {
   }
 
   #refresh() {
-    const state = this.#live().state;
-    state.counts = Object.fromEntries(state.labels.map((label, i) => [label, state.counts[i]]));
-    this.#state = Object.freeze(state);
-    return this.#state;
+    return this[takeState](stateOf(this.#live()));
   }
 
   #live() {

@@ -2,6 +2,7 @@
 // the same methods, built from the worker protocol (protocol.js). Images become ImageBitmaps
 // (transferred) or pixel arrays (copied once).
 import { MobileNetError } from "./errors.js";
+import { LearnerView, takeState } from "./learner-view.js";
 import { isImageElement, isPixelArray, rawBitmap } from "./pixels.js";
 import { CLASSIFIER_METHODS, IMAGE, LEARNER_METHODS, MODEL } from "./protocol.js";
 import { wasmUrls } from "./runtime.js";
@@ -133,38 +134,21 @@ function forwardMethods(ProxyClass, table) {
 }
 
 /** The page-side proxy of a Learner living in the worker; same methods as Learner. */
-class WorkerLearner {
+class WorkerLearner extends LearnerView {
   #connection;
   #key;
-  #state;
 
   constructor(connection, key, state) {
+    super(state);
     this.#connection = connection;
     this.#key = key;
-    this.#state = Object.freeze(state);
-  }
-
-  get head() {
-    return this.#state.head;
-  }
-
-  get labels() {
-    return this.#state.labels;
-  }
-
-  get counts() {
-    return this.#state.counts;
-  }
-
-  get trained() {
-    return this.#state.trained;
   }
 
   /** Sends a call built from protocol.js; a training's progress also carries the learner's state. */
   [send](method, { args, transfer, onProgress }, spec) {
     if (!spec.progressCarriesState) return this.#call(method, args, transfer, onProgress);
     return this.#call(method, args, transfer, (...progress) => {
-      this.#state = Object.freeze(progress.pop());
+      this[takeState](progress.pop());
       onProgress?.(...progress);
     });
   }
@@ -181,7 +165,7 @@ class WorkerLearner {
         transfer,
         onProgress,
       );
-      if (state) this.#state = Object.freeze(state);
+      if (state) this[takeState](state);
       return result;
     } catch (error) {
       // A call that failed half-way (e.g. training) may still have changed the learner.

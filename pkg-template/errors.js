@@ -1,4 +1,5 @@
-// The one error type of the package.
+// The one error type of the package, and what the in-thread classifier and learner share to throw
+// it: wasm errors wrapped, topK checked.
 
 /** An error with a stable, machine-readable `code`. */
 export class MobileNetError extends Error {
@@ -7,4 +8,23 @@ export class MobileNetError extends Error {
     this.name = "MobileNetError";
     this.code = code;
   }
+}
+
+/** Runs `call` on the wasm model, turning its errors into MobileNetErrors. */
+export function guarded(call) {
+  try {
+    return call();
+  } catch (error) {
+    if (error instanceof MobileNetError) throw error;
+    throw new MobileNetError(error?.code ?? "INTERNAL", error?.message ?? String(error), {
+      cause: error,
+    });
+  }
+}
+
+export function checkTopK(topK) {
+  if (!Number.isInteger(topK) || topK < 1) {
+    throw new MobileNetError("BAD_CONFIG", `topK must be a whole number >= 1, got ${topK}`);
+  }
+  return topK;
 }

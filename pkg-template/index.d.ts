@@ -303,7 +303,7 @@ export interface Learner {
 }
 
 /** A classifier running in the calling thread. */
-export class Classifier implements ClassifierMethods {
+export class Classifier {
   /**
    * Loads a model: a Hub id (config.json describes it; 1000-class ImageNet models get ImageNet's
    * labels), a model file, or with no source `DEFAULT_MODEL`.
@@ -313,26 +313,15 @@ export class Classifier implements ClassifierMethods {
   static loadInWorker(source?: ModelSource, options?: WorkerLoadOptions): Promise<WorkerClassifier>;
   /** The Hub models the package is tested with (the first is `DEFAULT_MODEL`). */
   static readonly models: readonly HubModel[];
-  readonly info: ModelInfo;
-  classify(image: ImageInput, options?: ClassifyOptions): Promise<Prediction[]>;
-  logits(image: ImageInput): Promise<Float32Array>;
-  embed(image: ImageInput): Promise<Float32Array>;
-  logitsFromTensor(tensor: Float32Array, height: number, width: number): Promise<Float32Array>;
-  learner(options?: LearnerOptions): Promise<Learner>;
-  dispose(): void;
 }
+// Its instance members, shared with WorkerClassifier (declaration merging).
+export interface Classifier extends ClassifierMethods {}
 
 /** A classifier running in a dedicated worker (see Classifier.loadInWorker). */
-export class WorkerClassifier implements ClassifierMethods {
+export class WorkerClassifier {
   static load(source?: ModelSource, options?: WorkerLoadOptions): Promise<WorkerClassifier>;
-  readonly info: ModelInfo;
-  classify(image: ImageInput, options?: ClassifyOptions): Promise<Prediction[]>;
-  logits(image: ImageInput): Promise<Float32Array>;
-  embed(image: ImageInput): Promise<Float32Array>;
-  logitsFromTensor(tensor: Float32Array, height: number, width: number): Promise<Float32Array>;
-  learner(options?: LearnerOptions): Promise<Learner>;
-  dispose(): void;
 }
+export interface WorkerClassifier extends ClassifierMethods {}
 
 /**
  * Where to fetch mobilenet_wasm_bg.wasm from, mobilenet_wasm_train_bg.wasm (fetched only when a

@@ -1,5 +1,5 @@
 // mobilenet-wasm: MobileNet image classification in WebAssembly.
-import { Classifier as ThreadClassifier } from "./core.js";
+import { Classifier as ThreadClassifier } from "./classifier.js";
 import { WorkerClassifier } from "./worker-client.js";
 
 /** A MobileNet classifier running in this thread, or in a worker through `loadInWorker`. */
@@ -10,7 +10,7 @@ export class Classifier extends ThreadClassifier {
   }
 }
 
-export { relaxedSimdSupported, setWasmUrl, wasmMemoryBytes } from "./core.js";
+export { relaxedSimdSupported, setWasmUrl, wasmMemoryBytes } from "./runtime.js";
 export { MobileNetError } from "./errors.js";
 export { DEFAULT_MODEL } from "./models.js";
 export { WorkerClassifier };

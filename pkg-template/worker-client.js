@@ -1,8 +1,11 @@
 // Classifier.loadInWorker: the page-side proxy of a Classifier running in a dedicated worker, with
-// the same methods. Images become ImageBitmaps (transferred) or pixel arrays (copied once).
-import { wasmUrls } from "./core.js";
+// the same methods, built from the worker protocol (protocol.js). Images become ImageBitmaps
+// (transferred) or pixel arrays (copied once).
 import { MobileNetError } from "./errors.js";
+import { LearnerView, takeState } from "./learner-view.js";
 import { isImageElement, isPixelArray, rawBitmap } from "./pixels.js";
+import { CLASSIFIER_METHODS, IMAGE, LEARNER_METHODS, MODEL } from "./protocol.js";
+import { wasmUrls } from "./runtime.js";
 import { baseUrl, isHubId } from "./sources.js";
 
 class Connection {
@@ -87,70 +90,67 @@ async function sourceMessage(source, { hub = false } = {}) {
   return source;
 }
 
+/** `options` without its `name` callback, and the callback. */
+function takeCallback(name, options = {}) {
+  const { [name]: callback, ...rest } = options;
+  return [callback, rest];
+}
+
+/** A call's arguments as `spec` (protocol.js) has them travel: `{ args, transfer, onProgress }`. */
+async function callMessage(spec, args) {
+  const message = { args: [], transfer: [], onProgress: undefined };
+  for (const [i, kind] of spec.args.entries()) {
+    if (kind === IMAGE) {
+      const [image, transfer] = await imageMessage(args[i]);
+      message.args.push(image);
+      message.transfer.push(...transfer);
+    } else if (kind === MODEL) {
+      message.args.push(await sourceMessage(args[i], { hub: true }));
+    } else if (kind.callback) {
+      const [callback, options] = takeCallback(kind.callback, args[i]);
+      message.args.push(options);
+      message.onProgress = callback;
+    } else {
+      message.args.push(args[i]);
+    }
+  }
+  return message;
+}
+
+// How the methods built from protocol.js reach a proxy's worker: `proxy[send](method, message, spec)`.
+const send = Symbol("send");
+
+/** Gives `ProxyClass` a method for each entry of `table`, sending its calls through `this[send]`. */
+function forwardMethods(ProxyClass, table) {
+  for (const [method, spec] of Object.entries(table)) {
+    // A method definition, so that it has the method's name and is not a constructor.
+    const { [method]: forward } = {
+      async [method](...args) {
+        return this[send](method, await callMessage(spec, args), spec);
+      },
+    };
+    Object.defineProperty(ProxyClass.prototype, method, { value: forward, writable: true, configurable: true });
+  }
+}
+
 /** The page-side proxy of a Learner living in the worker; same methods as Learner. */
-class WorkerLearner {
+class WorkerLearner extends LearnerView {
   #connection;
   #key;
-  #state;
 
   constructor(connection, key, state) {
+    super(state);
     this.#connection = connection;
     this.#key = key;
-    this.#state = Object.freeze(state);
   }
 
-  get head() {
-    return this.#state.head;
-  }
-
-  get labels() {
-    return this.#state.labels;
-  }
-
-  get counts() {
-    return this.#state.counts;
-  }
-
-  get trained() {
-    return this.#state.trained;
-  }
-
-  async addExample(image, label, options) {
-    const [message, transfer] = await imageMessage(image);
-    return this.#call("addExample", [message, label, options], transfer);
-  }
-
-  addEmbedding(embedding, label) {
-    return this.#call("addEmbedding", [embedding, label]);
-  }
-
-  removeClass(label) {
-    return this.#call("removeClass", [label]);
-  }
-
-  train({ onEpoch, ...options } = {}) {
-    return this.#call("train", [options], [], (stats, state) => {
-      this.#state = Object.freeze(state);
-      onEpoch?.(stats);
+  /** Sends a call built from protocol.js; a training's progress also carries the learner's state. */
+  [send](method, { args, transfer, onProgress }, spec) {
+    if (!spec.progressCarriesState) return this.#call(method, args, transfer, onProgress);
+    return this.#call(method, args, transfer, (...progress) => {
+      this[takeState](progress.pop());
+      onProgress?.(...progress);
     });
-  }
-
-  async classify(image, options) {
-    const [message, transfer] = await imageMessage(image);
-    return this.#call("classify", [message, options], transfer);
-  }
-
-  classifyEmbedding(embedding, options) {
-    return this.#call("classifyEmbedding", [embedding, options]);
-  }
-
-  export(options) {
-    return this.#call("export", [options]);
-  }
-
-  async exportModel(modelSource, { onProgress, ...sourceOptions } = {}) {
-    const source = await sourceMessage(modelSource, { hub: true });
-    return this.#call("exportModel", [source, sourceOptions], [], onProgress);
   }
 
   dispose() {
@@ -165,7 +165,7 @@ class WorkerLearner {
         transfer,
         onProgress,
       );
-      if (state) this.#state = Object.freeze(state);
+      if (state) this[takeState](state);
       return result;
     } catch (error) {
       // A call that failed half-way (e.g. training) may still have changed the learner.
@@ -211,24 +211,9 @@ export class WorkerClassifier {
     return this.#info;
   }
 
-  async classify(image, options) {
-    const [message, transfer] = await imageMessage(image);
-    return this.#connection.call("classify", [message, options], transfer);
-  }
-
-  async logits(image) {
-    const [message, transfer] = await imageMessage(image);
-    return this.#connection.call("logits", [message], transfer);
-  }
-
-  async embed(image) {
-    const [message, transfer] = await imageMessage(image);
-    return this.#connection.call("embed", [message], transfer);
-  }
-
-  async logitsFromTensor(tensor, height, width) {
-    // Structured clone copies the tensor; the caller keeps its own.
-    return this.#connection.call("logitsFromTensor", [tensor, height, width]);
+  /** Sends a call built from protocol.js. */
+  [send](method, { args, transfer, onProgress }) {
+    return this.#connection.call(method, args, transfer, onProgress);
   }
 
   /** A Learner living in the worker (see Classifier.learner). */
@@ -244,3 +229,6 @@ export class WorkerClassifier {
     this.#connection.terminate();
   }
 }
+
+forwardMethods(WorkerLearner, LEARNER_METHODS);
+forwardMethods(WorkerClassifier, CLASSIFIER_METHODS);

@@ -1,7 +1,7 @@
-// Worker entry of Classifier.loadInWorker: runs a Classifier here and answers the page's calls.
-// Messages in: { id, method, args }; out: { id, result } | { id, error: { code, message } } and,
-// while loading, { id, progress: [loaded, total] }.
-import { Classifier } from "./core.js";
+// Worker entry of Classifier.loadInWorker: runs a Classifier here and answers the page's calls
+// (the messages and methods: protocol.js).
+import { Classifier } from "./classifier.js";
+import { CLASSIFIER_METHODS, LEARNER_METHODS } from "./protocol.js";
 
 let classifier;
 
@@ -11,11 +11,6 @@ const progressOf = (id) => (...progress) => self.postMessage({ id, progress });
 const learners = new Map();
 let nextLearner = 0;
 
-const LEARNER_METHODS = new Set([
-  "addExample", "addEmbedding", "removeClass", "train", "classify", "classifyEmbedding", "export",
-  "exportModel", "dispose", "state",
-]);
-
 /** What the page-side learner mirrors after every call. */
 const snapshot = (learner) => ({
   head: learner.head,
@@ -24,7 +19,8 @@ const snapshot = (learner) => ({
   trained: learner.trained,
 });
 
-const methods = {
+/** The calls answered here, which make or find what the worker holds; the others are forwarded. */
+const handlers = {
   async load(id, source, options) {
     const onProgress = progressOf(id);
     classifier?.dispose();
@@ -32,17 +28,6 @@ const methods = {
     learners.clear();
     classifier = await Classifier.load(source, { ...options, onProgress });
     return [classifier.info];
-  },
-  async classify(id, image, options) {
-    return [await live().classify(image, options)];
-  },
-  async logits(id, image) {
-    const logits = await live().logits(image);
-    return [logits, [logits.buffer]];
-  },
-  async logitsFromTensor(id, tensor, height, width) {
-    const logits = await live().logitsFromTensor(tensor, height, width);
-    return [logits, [logits.buffer]];
   },
   async learner(id, options) {
     const learner = await live().learner({ ...options, onProgress: progressOf(id) });
@@ -53,42 +38,52 @@ const methods = {
   async learnerCall(id, key, method, args) {
     const learner = learners.get(key);
     if (!learner) throw Object.assign(new Error("the learner has been disposed"), { code: "DISPOSED" });
-    if (!LEARNER_METHODS.has(method)) {
-      throw Object.assign(new Error(`unknown learner method ${method}`), { code: "WORKER" });
+    if (method === "state") return [{ state: snapshot(learner) }];
+    if (method === "dispose") {
+      learner.dispose();
+      learners.delete(key);
+      return [{}];
     }
+    const spec = entry(LEARNER_METHODS, method);
+    if (!spec) throw Object.assign(new Error(`unknown learner method ${method}`), { code: "WORKER" });
     try {
-      if (method === "train") {
-        // The page's copy of the state follows every epoch (the head is usable after each).
-        const onEpoch = (stats) => progressOf(id)(stats, snapshot(learner));
-        args = [{ ...args[0], onEpoch }];
-      } else if (method === "exportModel") {
-        args = [args[0], { ...args[1], onProgress: progressOf(id) }];
-      }
-      const result = method === "state" ? undefined : await learner[method](...args);
-      if (method === "dispose") learners.delete(key);
-      const state = method === "dispose" ? undefined : snapshot(learner);
-      const transfer = result instanceof Uint8Array ? [result.buffer] : [];
-      return [{ result, state }, transfer];
+      const report = spec.progressCarriesState
+        ? (...progress) => progressOf(id)(...progress, snapshot(learner))
+        : progressOf(id);
+      const [result, transfer] = await forward(learner, method, spec, args, report);
+      return [{ result, state: snapshot(learner) }, transfer];
     } finally {
       closeBitmaps(args);
     }
   },
-  async embed(id, image) {
-    const embedding = await live().embed(image);
-    return [embedding, [embedding.buffer]];
-  },
 };
+
+/** The entry of `method` in a table: its own, not one every object inherits (e.g. "toString"). */
+const entry = (table, method) => (Object.prototype.hasOwnProperty.call(table, method) ? table[method] : undefined);
+
+/** Calls `target[method]` as `spec` says: progress callbacks post to `report`, results transfer. */
+async function forward(target, method, spec, args, report) {
+  const callArgs = spec.args.map((kind, i) => (kind.callback ? { ...args[i], [kind.callback]: report } : args[i]));
+  const result = await target[method](...callArgs);
+  return [result, spec.transferResult ? [result.buffer] : []];
+}
 
 function live() {
   if (!classifier) throw Object.assign(new Error("no model is loaded"), { code: "DISPOSED" });
   return classifier;
 }
 
+async function answer(id, method, args) {
+  const handler = entry(handlers, method);
+  if (handler) return handler(id, ...args);
+  const spec = entry(CLASSIFIER_METHODS, method);
+  if (!spec) throw Object.assign(new Error(`unknown method ${method}`), { code: "WORKER" });
+  return forward(live(), method, spec, args, progressOf(id));
+}
+
 self.onmessage = async ({ data: { id, method, args } }) => {
   try {
-    const run = methods[method];
-    if (!run) throw Object.assign(new Error(`unknown method ${method}`), { code: "WORKER" });
-    const [result, transfer = []] = await run(id, ...args);
+    const [result, transfer = []] = await answer(id, method, args);
     self.postMessage({ id, result }, transfer);
   } catch (error) {
     self.postMessage({ id, error: { code: error?.code ?? "INTERNAL", message: error?.message ?? String(error) } });

@@ -16,7 +16,7 @@ use std::rc::Rc;
 use safetensors::tensor::{Dtype, TensorView};
 
 use crate::error::{Error, Result};
-use crate::kernels::simd::F32x4;
+use crate::kernels::finite::first_non_finite;
 
 pub mod header;
 
@@ -388,31 +388,6 @@ impl Usage {
             }),
         }
     }
-}
-
-/// Index of the first NaN or infinity in `values`, scanned 4 lanes at a time: `x · 0` is NaN
-/// exactly for non-finite `x`. (f16 and bf16 are checked after widening; their finite values stay
-/// finite. f64 values too large for f32 become infinite and are refused.)
-#[inline(never)]
-pub(crate) fn first_non_finite(values: &[f32]) -> Option<usize> {
-    // Four vectors per iteration: the first load runs this in V8's baseline code, which keeps
-    // nothing in registers across a loop's iterations.
-    const STEP: usize = 16;
-    let zero = F32x4::splat(0.0);
-    let mut poison = [zero; 4];
-    let blocks = values.chunks_exact(STEP);
-    let tail = blocks.remainder();
-    for block in blocks {
-        for (k, p) in poison.iter_mut().enumerate() {
-            *p = *p + F32x4::load(block, 4 * k) * zero;
-        }
-    }
-    let mut lanes = [0.0; 4];
-    (poison[0] + poison[1] + poison[2] + poison[3]).store(&mut lanes, 0);
-    if lanes == [0.0; 4] && tail.iter().all(|v| v.is_finite()) {
-        return None;
-    }
-    values.iter().position(|v| !v.is_finite())
 }
 
 /// The values `data` stores as `dtype` (one of the four checked when parsing), widened to f32.

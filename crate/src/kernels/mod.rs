@@ -6,6 +6,7 @@
 pub mod activation;
 pub mod dense;
 pub mod depthwise;
+pub mod finite;
 pub mod matvec;
 pub mod pointwise;
 pub mod pool;

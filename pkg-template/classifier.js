@@ -4,7 +4,7 @@ import { checkTopK, guarded, MobileNetError } from "./errors.js";
 import { Learner } from "./learner.js";
 import { MobileNet } from "./mobilenet_wasm.js";
 import { HUB_MODELS } from "./models.js";
-import { toPixels } from "./pixels.js";
+import { readPixels } from "./pixels.js";
 import { ensureWasm, loadedSimdVariant } from "./runtime.js";
 import { hubSource, readHubModel, readSource } from "./sources.js";
 
@@ -84,18 +84,18 @@ export class Classifier {
 
   async classify(image, { topK = 5 } = {}) {
     checkTopK(topK);
-    const { data, width, height } = await toPixels(image);
-    return guarded(() => this.#live().classifyRgba(data, width, height, topK));
+    const reader = await this.#read(image);
+    return guarded(() => this.#live().classifyPixels(reader, topK));
   }
 
   async logits(image) {
-    const { data, width, height } = await toPixels(image);
-    return guarded(() => this.#live().logitsRgba(data, width, height));
+    const reader = await this.#read(image);
+    return guarded(() => this.#live().logitsPixels(reader));
   }
 
   async embed(image) {
-    const { data, width, height } = await toPixels(image);
-    return guarded(() => this.#live().embedRgba(data, width, height));
+    const reader = await this.#read(image);
+    return guarded(() => this.#live().embedPixels(reader));
   }
 
   /** Logits of an already preprocessed float32 NCHW tensor `[1, 3, height, width]`. */
@@ -120,6 +120,11 @@ export class Classifier {
   dispose() {
     this.#model?.free();
     this.#model = undefined;
+  }
+
+  /** `image` read for this model, a strip of rows at a time. */
+  #read(image) {
+    return readPixels(image, (width, height) => this.#live().pixelReader(width, height, false));
   }
 
   #live() {

@@ -2,7 +2,7 @@
 import { checkTopK, guarded, MobileNetError } from "./errors.js";
 import { LearnerView, takeState } from "./learner-view.js";
 import { Learner as WasmLearner } from "./mobilenet_wasm.js";
-import { toPixels } from "./pixels.js";
+import { readPixels } from "./pixels.js";
 import { trainerModule } from "./runtime.js";
 import { readModelBytes, readSource } from "./sources.js";
 
@@ -73,8 +73,9 @@ export class Learner extends LearnerView {
    * mirrored and a slightly zoomed copy too. Resolves to the number of examples of `label`. */
   async addExample(image, label, { augment = false } = {}) {
     checkLabel(label);
-    const { data, width, height } = await toPixels(image);
-    guarded(() => this.#live().addRgba(this.#model(), data, width, height, label, Boolean(augment)));
+    const model = this.#model();
+    const reader = await readPixels(image, (width, height) => model.pixelReader(width, height, Boolean(augment)));
+    guarded(() => this.#live().addPixels(model, reader, label));
     return this.#refresh().counts[label];
   }
 
@@ -125,8 +126,9 @@ export class Learner extends LearnerView {
   /** The `topK` most probable of your classes: `[{ index, label, probability }]`. */
   async classify(image, { topK = 3 } = {}) {
     checkTopK(topK);
-    const { data, width, height } = await toPixels(image);
-    return guarded(() => this.#live().classifyRgba(this.#model(), data, width, height, topK));
+    const model = this.#model();
+    const reader = await readPixels(image, (width, height) => model.pixelReader(width, height, false));
+    return guarded(() => this.#live().classifyPixels(model, reader, topK));
   }
 
   /** Like `classify`, for an embedding from `classifier.embed`. */

@@ -1,5 +1,5 @@
-// Pixels of every image type the classifier accepts, as RGBA bytes.
-import { MobileNetError } from "./errors.js";
+// Pixels of every image type the classifier accepts, read as RGBA rows a strip at a time.
+import { guarded, isDetached, MobileNetError } from "./errors.js";
 
 let scratch;
 
@@ -75,36 +75,93 @@ export function rawBitmap(image) {
   return createImageBitmap(image, { colorSpaceConversion: "none" });
 }
 
-/** RGBA pixels of any supported image: `{ data: Uint8Array, width, height }`. */
-export async function toPixels(image) {
+/** What a value is, for messages: `"2" (a string)` says more than `2`. */
+const describe = (value) => (typeof value === "string" ? `${JSON.stringify(value)} (a string)` : String(value));
+
+/**
+ * An ImageData or `{ data, width, height }` checked and seen as RGBA bytes (no copy): a typed
+ * error for a wrong type, size or length, or a detached buffer.
+ */
+export function checkPixelArray(image) {
+  const { data, width, height } = image;
+  if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {
+    throw new MobileNetError("BAD_IMAGE", "image.data must be a Uint8Array or Uint8ClampedArray of RGBA");
+  }
+  for (const [name, value] of [["width", width], ["height", height]]) {
+    if (!Number.isInteger(value) || value < 0) {
+      throw new MobileNetError("BAD_IMAGE", `image.${name} must be a whole number, got ${describe(value)}`);
+    }
+  }
+  if (isDetached(data.buffer)) {
+    throw new MobileNetError(
+      "BAD_IMAGE",
+      "the image's pixel buffer is detached (transferred elsewhere, e.g. to a worker): its bytes are gone",
+    );
+  }
+  if (data.byteLength !== width * height * 4) {
+    throw new MobileNetError(
+      "BAD_IMAGE",
+      `pixel buffer has ${data.byteLength} bytes, a ${width}x${height} RGBA image needs ${width * height * 4}`,
+    );
+  }
+  return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width, height };
+}
+
+/**
+ * Rows of RGBA pixels read from a canvas, or passed to wasm, at a time: a strip of about this many
+ * bytes, so that neither the page nor wasm ever holds a large image whole.
+ */
+const STRIP_BYTES = 4 << 20;
+
+/**
+ * Reads `image` (any supported image) into the wasm PixelReader that `makeReader(width, height)`
+ * makes: only the rows it needs, a strip at a time. Returns the reader, ready to classify.
+ */
+export async function readPixels(image, makeReader) {
+  const source = await rowSource(image);
+  try {
+    const reader = guarded(() => makeReader(source.width, source.height));
+    try {
+      const [first, end] = reader.rowsNeeded;
+      const strip = Math.max(1, Math.floor(STRIP_BYTES / (source.width * 4)));
+      for (let y = first; y < end; y += strip) {
+        const rows = source.rows(y, Math.min(strip, end - y));
+        guarded(() => reader.pushRows(y, rows));
+      }
+      return reader;
+    } catch (error) {
+      reader.free();
+      throw error;
+    }
+  } finally {
+    source.close();
+  }
+}
+
+/** `{ width, height, rows(first, count), close() }`: an image's RGBA rows, read as asked. */
+async function rowSource(image) {
   if (isPixelArray(image)) {
-    const { data, width, height } = image;
-    if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray)) {
-      throw new MobileNetError("BAD_IMAGE", "image.data must be a Uint8Array or Uint8ClampedArray of RGBA");
-    }
-    if (!Number.isInteger(width) || !Number.isInteger(height) || width < 0 || height < 0) {
-      throw new MobileNetError("BAD_IMAGE", `image size ${width}x${height} is not a pair of whole numbers`);
-    }
-    return { data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength), width, height };
+    const { data, width, height } = checkPixelArray(image);
+    const rows = (first, count) => data.subarray(first * width * 4, (first + count) * width * 4);
+    return { width, height, rows, close() {} };
   }
   const { width, height } = await drawableSize(image);
   if (!width || !height) throw new MobileNetError("BAD_IMAGE", `the image is ${width}x${height}`);
-  const context = scratchContext(width, height);
-  try {
-    if (isImageElement(image)) {
-      const bitmap = await rawBitmap(image);
-      context.drawImage(bitmap, 0, 0);
-      bitmap.close();
-    } else {
-      context.drawImage(image, 0, 0);
+  // <img> elements are drawn from a bitmap decoded without colour management (see rawBitmap).
+  const drawable = isImageElement(image) ? await rawBitmap(image) : image;
+  const rows = (first, count) => {
+    const context = scratchContext(width, count);
+    try {
+      context.drawImage(drawable, 0, first, width, count, 0, 0, width, count);
+      const { data } = context.getImageData(0, 0, width, count);
+      return new Uint8Array(data.buffer);
+    } catch (cause) {
+      const hint =
+        cause?.name === "SecurityError"
+          ? "the image is cross-origin without CORS (serve it with CORS and set crossOrigin = 'anonymous')"
+          : cause.message;
+      throw new MobileNetError("BAD_IMAGE", `could not read the image's pixels: ${hint}`, { cause });
     }
-    const { data } = context.getImageData(0, 0, width, height);
-    return { data: new Uint8Array(data.buffer), width, height };
-  } catch (cause) {
-    const hint =
-      cause?.name === "SecurityError"
-        ? "the image is cross-origin without CORS (serve it with CORS and set crossOrigin = 'anonymous')"
-        : cause.message;
-    throw new MobileNetError("BAD_IMAGE", `could not read the image's pixels: ${hint}`, { cause });
-  }
+  };
+  return { width, height, rows, close: () => drawable !== image && drawable.close() };
 }

@@ -1,6 +1,6 @@
 // Where model and head files come from: URLs (downloaded with progress, verified against an
 // integrity string, kept in Cache Storage), bytes, Responses, and Hugging Face Hub repositories.
-import { MobileNetError } from "./errors.js";
+import { isDetached, MobileNetError } from "./errors.js";
 import { DEFAULT_MODEL } from "./models.js";
 
 const DEFAULT_CACHE = "mobilenet-wasm";
@@ -10,6 +10,17 @@ export function baseUrl() {
   return globalThis.document?.baseURI ?? globalThis.location?.href;
 }
 
+/** `bytes` (an ArrayBuffer or a view of one), refused (BAD_SOURCE) if its buffer is detached. */
+export function checkAttached(bytes) {
+  if (isDetached(bytes instanceof ArrayBuffer ? bytes : bytes.buffer)) {
+    throw new MobileNetError(
+      "BAD_SOURCE",
+      "the model's ArrayBuffer is detached (transferred elsewhere, e.g. to a worker): its bytes are gone",
+    );
+  }
+  return bytes;
+}
+
 /** Model bytes from a URL, ArrayBuffer, typed array or Response. */
 export async function readSource(source, options = {}) {
   const { onProgress, integrity } = options;
@@ -17,9 +28,9 @@ export async function readSource(source, options = {}) {
   if (typeof source === "string" || source instanceof URL) {
     return fetchBytes(new URL(source, baseUrl()), options);
   } else if (source instanceof ArrayBuffer) {
-    bytes = new Uint8Array(source);
+    bytes = new Uint8Array(checkAttached(source));
   } else if (ArrayBuffer.isView(source)) {
-    bytes = new Uint8Array(source.buffer, source.byteOffset, source.byteLength);
+    bytes = new Uint8Array(checkAttached(source).buffer, source.byteOffset, source.byteLength);
   } else if (typeof Response !== "undefined" && source instanceof Response) {
     if (!source.ok) throw new MobileNetError("FETCH", `the response is HTTP ${source.status}`);
     bytes = await readResponse(source, onProgress);

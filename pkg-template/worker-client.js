@@ -3,10 +3,10 @@
 // (transferred) or pixel arrays (copied once).
 import { MobileNetError } from "./errors.js";
 import { LearnerView, takeState } from "./learner-view.js";
-import { isImageElement, isPixelArray, rawBitmap } from "./pixels.js";
+import { checkPixelArray, isImageElement, isPixelArray, rawBitmap } from "./pixels.js";
 import { CLASSIFIER_METHODS, IMAGE, LEARNER_METHODS, MODEL } from "./protocol.js";
 import { wasmUrls } from "./runtime.js";
-import { baseUrl, isHubId } from "./sources.js";
+import { baseUrl, checkAttached, isHubId } from "./sources.js";
 
 class Connection {
   #worker;
@@ -64,7 +64,8 @@ class Connection {
 async function imageMessage(image) {
   if (isPixelArray(image)) {
     // Structured clone copies the pixels once; the caller keeps its own array.
-    return [{ data: image.data, width: image.width, height: image.height }, []];
+    const { data, width, height } = checkPixelArray(image);
+    return [{ data, width, height }, []];
   }
   try {
     // Decoded and copied off the main thread; the bitmap is ours to transfer. <img> elements are
@@ -87,6 +88,7 @@ async function sourceMessage(source, { hub = false } = {}) {
     if (!source.ok) throw new MobileNetError("FETCH", `the response is HTTP ${source.status}`);
     return new Uint8Array(await source.arrayBuffer());
   }
+  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return checkAttached(source);
   return source;
 }
 

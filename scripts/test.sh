@@ -67,7 +67,7 @@ step "npm package and demo: build, pack, then page tests in headless Chromium"
 MOBILENET_CONVERT="$ROOT/target/debug/mobilenet-convert" bash scripts/build.sh
 # Three files at a time: much of a page test's time is spent waiting on one core.
 node --test --test-concurrency=3 --test-reporter=spec tests/package.test.mjs tests/hub.test.mjs tests/readme.test.mjs \
-  tests/learner.test.mjs tests/vite.test.mjs tests/types.test.mjs tests/demo.test.mjs tests/serve.test.mjs 2>&1 | tee -a "$log"
+  tests/learner.test.mjs tests/vite.test.mjs tests/types.test.mjs tests/demo.test.mjs tests/serve.test.mjs tests/hostile.test.mjs 2>&1 | tee -a "$log"
 step "done"
 
 # cargo/wasm-bindgen-test: "test result: ok. N passed; M failed"; node: "ℹ pass N", "ℹ fail M".

@@ -6,11 +6,12 @@
 
 use candle_core::{Module, Tensor};
 
-use crate::checkpoint::{first_non_finite, Weights};
+use crate::checkpoint::Weights;
 use crate::config::PaddingMode;
 use crate::error::{Error, Result};
 use crate::kernels::dense::DenseConv;
 use crate::kernels::depthwise::DepthwiseConv;
+use crate::kernels::finite::first_non_finite;
 use crate::kernels::matvec::LinearOp;
 use crate::kernels::pointwise::{prepare_weights, PointwiseConv};
 use crate::kernels::pool::{GlobalAvgPool, SqueezeExciteOp};

@@ -2,13 +2,14 @@
 
 use candle_core::{Device, Tensor};
 
-use crate::checkpoint::{first_non_finite, Checkpoint};
+use crate::checkpoint::Checkpoint;
 use crate::config::{Architecture, LoadOptions, ModelConfig};
 use crate::error::{Error, Result};
 use crate::head::{Backbone, Head, HEAD_KEY, HEAD_PREFIX};
+use crate::kernels::finite::first_non_finite;
 use crate::models::{self, Network};
 use crate::prediction::{top_k, Prediction};
-use crate::preprocess::{Augmentation, Pixels, Preprocess};
+use crate::preprocess::{Augmentation, ImageReader, Pixels, Preprocess};
 
 pub struct Model {
     config: ModelConfig,
@@ -185,36 +186,68 @@ impl Model {
     }
 
     pub fn logits(&self, pixels: &Pixels) -> Result<Vec<f32>> {
-        let (input, shape) = self.image_input(pixels)?;
-        Ok(self.logits_nchw(&input, shape)?.remove(0))
+        self.logits_of(self.read(pixels)?)
     }
 
     pub fn embed(&self, pixels: &Pixels) -> Result<Vec<f32>> {
-        let (input, shape) = self.image_input(pixels)?;
-        Ok(self.embed_nchw(&input, shape)?.remove(0))
+        self.embed_of(self.read(pixels)?)
     }
 
     /// The embedding of `pixels` and, with `augment`, of each [`Augmentation`] of them.
     pub fn embed_augmented(&self, pixels: &Pixels, augment: bool) -> Result<Vec<Vec<f32>>> {
-        let mut embeddings = vec![self.embed(pixels)?];
-        if augment {
-            for augmentation in Augmentation::ALL {
-                let (data, width, height) = augmentation.apply(pixels)?;
-                let view = Pixels {
-                    data: &data,
-                    width,
-                    height,
-                    channels: pixels.channels,
-                };
-                embeddings.push(self.embed(&view)?);
-            }
+        pixels.validate()?;
+        let (w, h, ch) = (pixels.width, pixels.height, pixels.channels);
+        let mut readers = self.example_readers(w, h, ch, augment)?;
+        for reader in &mut readers {
+            reader.push_rows(0, pixels.data)?;
         }
-        Ok(embeddings)
+        readers.into_iter().map(|r| self.embed_of(r)).collect()
     }
 
     /// The `top_k` most probable classes, most probable first.
     pub fn classify(&self, pixels: &Pixels, top_k: usize) -> Result<Vec<Prediction>> {
-        Ok(self.top_k(&self.logits(pixels)?, top_k))
+        self.classify_of(self.read(pixels)?, top_k)
+    }
+
+    /// A reader of a `width × height` image (`channels` 4 for RGBA, 3 for RGB) into this model's
+    /// input, fed the image's rows in strips: whatever the image's size, it holds a few rows of it
+    /// (see [`ImageReader`]). Then [`Self::classify_of`], [`Self::logits_of`], [`Self::embed_of`].
+    pub fn reader(&self, width: u32, height: u32, channels: u8) -> Result<ImageReader> {
+        self.preprocess().reader(width, height, channels)
+    }
+
+    /// Readers of an example a learner is taught from, all fed the same rows: the image and, with
+    /// `augment`, each [`Augmentation`] of it.
+    pub fn example_readers(
+        &self,
+        width: u32,
+        height: u32,
+        channels: u8,
+        augment: bool,
+    ) -> Result<Vec<ImageReader>> {
+        let preprocess = self.preprocess();
+        let mut readers = vec![preprocess.reader(width, height, channels)?];
+        if augment {
+            for augmentation in Augmentation::ALL {
+                let view = augmentation.view(width, height);
+                readers.push(preprocess.reader_of_view(width, height, channels, view)?);
+            }
+        }
+        Ok(readers)
+    }
+
+    pub fn logits_of(&self, reader: ImageReader) -> Result<Vec<f32>> {
+        let (input, shape) = self.input_of(reader)?;
+        Ok(self.logits_nchw(&input, shape)?.remove(0))
+    }
+
+    pub fn embed_of(&self, reader: ImageReader) -> Result<Vec<f32>> {
+        let (input, shape) = self.input_of(reader)?;
+        Ok(self.embed_nchw(&input, shape)?.remove(0))
+    }
+
+    pub fn classify_of(&self, reader: ImageReader, top_k: usize) -> Result<Vec<Prediction>> {
+        Ok(self.top_k(&self.logits_of(reader)?, top_k))
     }
 
     /// Softmax over `logits`, then the `k` largest, labelled when the model has labels.
@@ -222,8 +255,16 @@ impl Model {
         top_k(logits, k, self.labels())
     }
 
-    fn image_input(&self, pixels: &Pixels) -> Result<(Vec<f32>, [usize; 4])> {
-        let input = self.preprocess().run(pixels)?;
+    /// A reader fed all of `pixels`.
+    fn read(&self, pixels: &Pixels) -> Result<ImageReader> {
+        pixels.validate()?;
+        let mut reader = self.reader(pixels.width, pixels.height, pixels.channels)?;
+        reader.push_rows(0, pixels.data)?;
+        Ok(reader)
+    }
+
+    fn input_of(&self, reader: ImageReader) -> Result<(Vec<f32>, [usize; 4])> {
+        let input = reader.finish()?;
         let side = self.config.input_size as usize;
         Ok((input, [1, 3, side, side]))
     }

@@ -6,7 +6,7 @@
 //! crop window, so a large frame costs little more than the crop.
 
 use crate::error::{Error, Result};
-use crate::kernels::resample::{resize_crop_rgb, Interpolation};
+use crate::kernels::resample::{Interpolation, StripResize};
 
 /// Largest accepted side, as browsers cap canvases (Chrome: 65,535; Safari smaller).
 pub const MAX_SIDE: u32 = 65_535;
@@ -43,23 +43,8 @@ impl<'a> Pixels<'a> {
 
     /// Checks the declared size against limits and the buffer length, without allocating.
     pub fn validate(&self) -> Result<()> {
+        check_size(self.width, self.height, self.channels)?;
         let (w, h) = (self.width, self.height);
-        if w == 0 || h == 0 {
-            return Err(Error::bad_image(format!(
-                "image is {w}x{h}: it has no pixels"
-            )));
-        }
-        if w > MAX_SIDE || h > MAX_SIDE || w as u64 * h as u64 > MAX_PIXELS {
-            return Err(Error::bad_image(format!(
-                "image is {w}x{h}: larger than the supported {MAX_SIDE} per side / {MAX_PIXELS} pixels"
-            )));
-        }
-        if self.channels != 3 && self.channels != 4 {
-            return Err(Error::bad_image(format!(
-                "{} channels per pixel (expected 4 for RGBA or 3 for RGB)",
-                self.channels
-            )));
-        }
         let expected = w as u64 * h as u64 * self.channels as u64;
         if self.data.len() as u64 != expected {
             return Err(Error::bad_image(format!(
@@ -70,6 +55,26 @@ impl<'a> Pixels<'a> {
         }
         Ok(())
     }
+}
+
+/// Checks an image's declared size and pixel layout against the limits.
+pub fn check_size(w: u32, h: u32, channels: u8) -> Result<()> {
+    if w == 0 || h == 0 {
+        return Err(Error::bad_image(format!(
+            "image is {w}x{h}: it has no pixels"
+        )));
+    }
+    if w > MAX_SIDE || h > MAX_SIDE || w as u64 * h as u64 > MAX_PIXELS {
+        return Err(Error::bad_image(format!(
+            "image is {w}x{h}: larger than the supported {MAX_SIDE} per side / {MAX_PIXELS} pixels"
+        )));
+    }
+    if channels != 3 && channels != 4 {
+        return Err(Error::bad_image(format!(
+            "{channels} channels per pixel (expected 4 for RGBA or 3 for RGB)"
+        )));
+    }
+    Ok(())
 }
 
 /// Light augmentations for examples a learner is taught from: small changes of view that keep the
@@ -85,30 +90,71 @@ pub enum Augmentation {
 impl Augmentation {
     pub const ALL: [Augmentation; 2] = [Augmentation::Flip, Augmentation::CenterCrop];
 
+    /// The part of a `width × height` image this augmentation shows, and how.
+    pub fn view(self, width: u32, height: u32) -> View {
+        match self {
+            Augmentation::Flip => View {
+                mirror: true,
+                ..View::whole(width, height)
+            },
+            Augmentation::CenterCrop => {
+                let (w, h) = ((width * 7).div_ceil(8), (height * 7).div_ceil(8));
+                View {
+                    left: (width - w) / 2,
+                    top: (height - h) / 2,
+                    width: w,
+                    height: h,
+                    mirror: false,
+                }
+            }
+        }
+    }
+
     /// The augmented copy of `pixels` as `(data, width, height)`, same channel count.
     pub fn apply(self, pixels: &Pixels) -> Result<(Vec<u8>, u32, u32)> {
         pixels.validate()?;
+        let view = self.view(pixels.width, pixels.height);
         let ch = pixels.channels as usize;
-        let (w, h) = (pixels.width as usize, pixels.height as usize);
-        match self {
-            Augmentation::Flip => {
-                let mut out = Vec::with_capacity(pixels.data.len());
-                for row in pixels.data.chunks_exact(w * ch) {
-                    for px in row.chunks_exact(ch).rev() {
-                        out.extend_from_slice(px);
-                    }
-                }
-                Ok((out, pixels.width, pixels.height))
-            }
-            Augmentation::CenterCrop => {
-                let (cw, chh) = ((w * 7).div_ceil(8), (h * 7).div_ceil(8));
-                let (left, top) = ((w - cw) / 2, (h - chh) / 2);
-                let mut out = Vec::with_capacity(cw * chh * ch);
-                for row in pixels.data.chunks_exact(w * ch).skip(top).take(chh) {
-                    out.extend_from_slice(&row[left * ch..(left + cw) * ch]);
-                }
-                Ok((out, cw as u32, chh as u32))
-            }
+        let row_bytes = pixels.width as usize * ch;
+        let mut out = Vec::with_capacity(view.width as usize * view.height as usize * ch);
+        let rows = pixels.data.chunks_exact(row_bytes);
+        for row in rows.skip(view.top as usize).take(view.height as usize) {
+            view.copy_row(row, ch, &mut out);
+        }
+        Ok((out, view.width, view.height))
+    }
+}
+
+/// A rectangle of an image, mirrored left to right or not: what an [`ImageReader`] sees of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    pub left: u32,
+    pub top: u32,
+    pub width: u32,
+    pub height: u32,
+    pub mirror: bool,
+}
+
+impl View {
+    pub fn whole(width: u32, height: u32) -> Self {
+        View {
+            left: 0,
+            top: 0,
+            width,
+            height,
+            mirror: false,
+        }
+    }
+
+    /// Appends the view's part of the source row `row` to `out`.
+    fn copy_row(&self, row: &[u8], channels: usize, out: &mut Vec<u8>) {
+        let part = &row[self.left as usize * channels..][..self.width as usize * channels];
+        match self.mirror {
+            false => out.extend_from_slice(part),
+            true => part
+                .chunks_exact(channels)
+                .rev()
+                .for_each(|px| out.extend_from_slice(px)),
         }
     }
 }
@@ -127,23 +173,37 @@ impl Preprocess {
     /// CHW float32 `[3, crop, crop]`.
     pub fn run(&self, pixels: &Pixels) -> Result<Vec<f32>> {
         pixels.validate()?;
-        let crop = self.crop_size;
-        let rgb = self.resize_and_crop(pixels)?;
-        let plane = (crop * crop) as usize;
-        let mut out = vec![0.0f32; 3 * plane];
-        for (i, px) in rgb.chunks_exact(3).enumerate() {
-            for c in 0..3 {
-                // ToTensor divides by 255, Normalize subtracts and divides: the same f32 operations.
-                out[c * plane + i] = (px[c] as f32 / 255.0 - self.mean[c]) / self.std[c];
-            }
-        }
-        Ok(out)
+        let mut reader = self.reader(pixels.width, pixels.height, pixels.channels)?;
+        reader.push_rows(0, pixels.data)?;
+        reader.finish()
     }
 
-    /// Resized-and-cropped RGB pixels, `crop × crop × 3`.
-    pub fn resize_and_crop(&self, pixels: &Pixels) -> Result<Vec<u8>> {
-        let (w, h) = (pixels.width, pixels.height);
-        let (rw, rh) = resized_size(w, h, self.resize_size);
+    /// A reader of a `width × height` image with `channels` per pixel, fed its rows in strips.
+    pub fn reader(&self, width: u32, height: u32, channels: u8) -> Result<ImageReader> {
+        self.reader_of_view(width, height, channels, View::whole(width, height))
+    }
+
+    /// A reader of `view` of a `width × height` image: it takes the image's rows and reads the
+    /// view's part of them.
+    pub fn reader_of_view(
+        &self,
+        width: u32,
+        height: u32,
+        channels: u8,
+        view: View,
+    ) -> Result<ImageReader> {
+        check_size(width, height, channels)?;
+        let fits = view.width > 0
+            && view.height > 0
+            && view.left + view.width <= width
+            && view.top + view.height <= height;
+        if !fits {
+            return Err(Error::Internal(format!(
+                "{view:?} of a {width}x{height} image"
+            )));
+        }
+        let (vw, vh) = (view.width, view.height);
+        let (rw, rh) = resized_size(vw, vh, self.resize_size);
         let crop = self.crop_size;
         if rw < crop || rh < crop {
             return Err(Error::bad_config(format!(
@@ -151,18 +211,111 @@ impl Preprocess {
             )));
         }
         // torchvision's center_crop rounds the offset with Python's round().
-        let left = round_half_even((rw - crop) as f64 / 2.0);
-        let top = round_half_even((rh - crop) as f64 / 2.0);
-        Ok(resize_crop_rgb(
+        let left = round_half_even((rw - crop) as f64 / 2.0) as usize;
+        let top = round_half_even((rh - crop) as f64 / 2.0) as usize;
+        let resize = StripResize::new(
             self.interpolation,
-            pixels.data,
-            w as usize,
-            h as usize,
-            pixels.channels as usize,
+            (vw as usize, vh as usize),
+            channels as usize,
             (rw as usize, rh as usize),
-            (left as usize, top as usize),
+            (left, top),
             (crop as usize, crop as usize),
-        ))
+        );
+        Ok(ImageReader {
+            resize,
+            preprocess: *self,
+            view,
+            row_bytes: width as usize * channels as usize,
+            channels: channels as usize,
+            row: Vec::new(),
+        })
+    }
+
+    /// Resized-and-cropped RGB pixels, `crop × crop × 3`.
+    pub fn resize_and_crop(&self, pixels: &Pixels) -> Result<Vec<u8>> {
+        pixels.validate()?;
+        let mut reader = self.reader(pixels.width, pixels.height, pixels.channels)?;
+        reader.push_rows(0, pixels.data)?;
+        reader.finish_rgb()
+    }
+}
+
+/// An image read a strip of rows at a time into a network input: the resize keeps about one
+/// filter's height of rows ([`StripResize`]), so an image of any size costs a few rows of memory,
+/// and the rows the crop does not read are never asked for ([`Self::rows_needed`]).
+pub struct ImageReader {
+    resize: StripResize,
+    preprocess: Preprocess,
+    view: View,
+    /// Bytes of one row of the source image.
+    row_bytes: usize,
+    channels: usize,
+    /// The view's part of one source row.
+    row: Vec<u8>,
+}
+
+impl ImageReader {
+    /// The source rows this reader reads, `first..last`: [`Self::push_rows`] needs them all, in
+    /// order, and ignores the others.
+    pub fn rows_needed(&self) -> std::ops::Range<u32> {
+        let rows = self.resize.rows_needed();
+        let top = self.view.top;
+        top + rows.start as u32..top + rows.end as u32
+    }
+
+    /// Takes whole rows of the source image, the first of them row `first`. Rows come in order:
+    /// a strip that starts past a row still needed is refused.
+    pub fn push_rows(&mut self, first: u32, rows: &[u8]) -> Result<()> {
+        if !rows.len().is_multiple_of(self.row_bytes) {
+            return Err(Error::bad_image(format!(
+                "a strip of {} bytes is not whole rows of {} bytes",
+                rows.len(),
+                self.row_bytes
+            )));
+        }
+        let needed = self.rows_needed();
+        let next = self.view.top + self.resize.next_row() as u32;
+        if first > next && next < needed.end {
+            return Err(Error::bad_image(format!(
+                "rows from {first} given while row {next} is still needed: give rows in order"
+            )));
+        }
+        let skip = (next - first.min(next)) as usize;
+        let take = (needed.end.saturating_sub(next)) as usize;
+        for source_row in rows.chunks_exact(self.row_bytes).skip(skip).take(take) {
+            self.row.clear();
+            self.view.copy_row(source_row, self.channels, &mut self.row);
+            self.resize.push_rows(&self.row);
+        }
+        Ok(())
+    }
+
+    /// The network input, CHW float32 `[3, crop, crop]`, once every row needed was given.
+    pub fn finish(self) -> Result<Vec<f32>> {
+        let (mean, std) = (self.preprocess.mean, self.preprocess.std);
+        let rgb = self.finish_rgb()?;
+        let plane = rgb.len() / 3;
+        let mut out = vec![0.0f32; 3 * plane];
+        for (i, px) in rgb.chunks_exact(3).enumerate() {
+            for c in 0..3 {
+                // ToTensor divides by 255, Normalize subtracts and divides: the same f32 operations.
+                out[c * plane + i] = (px[c] as f32 / 255.0 - mean[c]) / std[c];
+            }
+        }
+        Ok(out)
+    }
+
+    fn finish_rgb(self) -> Result<Vec<u8>> {
+        let (needed, next) = (
+            self.rows_needed(),
+            self.view.top + self.resize.next_row() as u32,
+        );
+        self.resize.finish().ok_or_else(|| {
+            Error::bad_image(format!(
+                "rows {next} to {} of the image were not given",
+                needed.end - 1
+            ))
+        })
     }
 }
 
@@ -268,5 +421,85 @@ mod tests {
         assert!(out[224 * 224..2 * 224 * 224]
             .iter()
             .all(|v| (v - expected).abs() < 1e-6));
+    }
+
+    fn timm_like() -> Preprocess {
+        Preprocess {
+            resize_size: 37,
+            crop_size: 32,
+            interpolation: Interpolation::Bicubic,
+            mean: [0.5, 0.5, 0.5],
+            std: [0.5, 0.5, 0.5],
+        }
+    }
+
+    #[test]
+    fn strips_read_what_the_whole_image_gives() {
+        let p = timm_like();
+        let (w, h) = (50u32, 123u32);
+        let data: Vec<u8> = (0..w * h * 4).map(|i| (i * 13 % 256) as u8).collect();
+        let whole = p.run(&Pixels::rgba(&data, w, h)).unwrap();
+        let row = w as usize * 4;
+        for strip in [1, 3, 16, 200] {
+            let mut reader = p.reader(w, h, 4).unwrap();
+            let rows = reader.rows_needed();
+            assert!(
+                rows.start > 0 && rows.end < h,
+                "the crop skips rows: {rows:?}"
+            );
+            for first in (rows.start..rows.end).step_by(strip) {
+                let last = (first + strip as u32).min(h) as usize;
+                reader
+                    .push_rows(first, &data[first as usize * row..last * row])
+                    .unwrap();
+            }
+            assert_eq!(reader.finish().unwrap(), whole, "strips of {strip}");
+        }
+        // Rows before those needed, and again-given rows, are ignored.
+        let mut reader = p.reader(w, h, 4).unwrap();
+        reader.push_rows(0, &data[..60 * row]).unwrap();
+        reader.push_rows(10, &data[10 * row..]).unwrap();
+        assert_eq!(reader.finish().unwrap(), whole);
+    }
+
+    #[test]
+    fn strips_out_of_order_or_missing_are_refused() {
+        let p = timm_like();
+        let (w, h) = (50u32, 123u32);
+        let data = vec![7u8; (w * h * 4) as usize];
+        let row = w as usize * 4;
+        let mut reader = p.reader(w, h, 4).unwrap();
+        let rows = reader.rows_needed();
+        let start = rows.start as usize;
+        let err = reader.push_rows(rows.start + 1, &data[..row]).unwrap_err();
+        assert_eq!(err.code(), "BAD_IMAGE");
+        assert!(err.to_string().contains("in order"), "{err}");
+        let err = reader.push_rows(rows.start, &data[..row + 1]).unwrap_err();
+        assert!(err.to_string().contains("whole rows"), "{err}");
+        reader
+            .push_rows(rows.start, &data[start * row..(start + 10) * row])
+            .unwrap();
+        let err = reader.finish().unwrap_err();
+        assert_eq!(err.code(), "BAD_IMAGE");
+        assert!(
+            err.to_string().contains(&format!("rows {} to", start + 10)),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn augmented_views_read_the_augmented_images() {
+        let p = timm_like();
+        let (w, h) = (45u32, 38u32);
+        let data: Vec<u8> = (0..w * h * 3).map(|i| (i * 7 % 251) as u8).collect();
+        let pixels = Pixels::rgb(&data, w, h);
+        for augmentation in Augmentation::ALL {
+            let (copy, cw, chh) = augmentation.apply(&pixels).unwrap();
+            let expected = p.run(&Pixels::rgb(&copy, cw, chh)).unwrap();
+            let view = augmentation.view(w, h);
+            let mut reader = p.reader_of_view(w, h, 3, view).unwrap();
+            reader.push_rows(0, &data).unwrap();
+            assert_eq!(reader.finish().unwrap(), expected, "{augmentation:?}");
+        }
     }
 }

@@ -133,48 +133,151 @@ pub fn resize_crop_rgb(
     width: usize,
     height: usize,
     channels: usize,
-    (out_w, out_h): (usize, usize),
-    (left, top): (usize, usize),
-    (crop_w, crop_h): (usize, usize),
+    out_size: (usize, usize),
+    origin: (usize, usize),
+    crop: (usize, usize),
 ) -> Vec<u8> {
-    let horizontal = Taps::new(filter, width, out_w, left, crop_w);
-    let vertical = Taps::new(filter, height, out_h, top, crop_h);
-    let first_row = vertical.bounds.first().map_or(0, |b| b.0);
-    let last_row = vertical.bounds.last().map_or(0, |b| b.0 + b.1);
+    let mut resize = StripResize::new(filter, (width, height), channels, out_size, origin, crop);
+    let rows = resize.rows_needed();
+    let row_bytes = width * channels;
+    resize.push_rows(&src[rows.start * row_bytes..rows.end * row_bytes]);
+    resize.finish().expect("every row the crop reads was given")
+}
 
-    // Horizontal pass over the source rows the vertical pass reads.
-    let mut rows = vec![0u8; (last_row - first_row) * crop_w * 3];
-    for (y, out_row) in (first_row..last_row).zip(rows.chunks_exact_mut(crop_w * 3)) {
-        let src_row = &src[y * width * channels..][..width * channels];
-        for (x, px) in out_row.chunks_exact_mut(3).enumerate() {
-            let (min, k) = horizontal.of(x);
-            let mut acc = [HALF; 3];
-            for (t, &w) in k.iter().enumerate() {
-                let p = &src_row[(min + t) * channels..][..3];
-                for c in 0..3 {
-                    acc[c] += p[c] as i32 * w;
+/// [`resize_crop_rgb`] fed the source a strip of rows at a time, so that no image needs to be in
+/// memory whole: each row goes through the horizontal pass as it comes, each output row through
+/// the vertical pass as soon as its rows are in, and rows no output row still reads are dropped.
+/// It holds about one filter's height of rows (`crop_w × 3` bytes each) whatever the image's size,
+/// and computes exactly what [`resize_crop_rgb`] computes.
+pub struct StripResize {
+    horizontal: Taps,
+    vertical: Taps,
+    row_bytes: usize,
+    channels: usize,
+    /// Horizontal-pass rows from source row `first_kept` on, `crop_w × 3` bytes each.
+    kept: Vec<u8>,
+    first_kept: usize,
+    /// The next source row [`Self::push_rows`] takes.
+    next_row: usize,
+    /// Rows of the crop, `crop_w × 3` bytes each; complete when it holds `crop_h` of them.
+    out: Vec<u8>,
+    crop: (usize, usize),
+}
+
+impl StripResize {
+    /// The resize of `width × height` pixels as [`resize_crop_rgb`] describes it.
+    pub fn new(
+        filter: Interpolation,
+        (width, height): (usize, usize),
+        channels: usize,
+        (out_w, out_h): (usize, usize),
+        (left, top): (usize, usize),
+        (crop_w, crop_h): (usize, usize),
+    ) -> Self {
+        let vertical = Taps::new(filter, height, out_h, top, crop_h);
+        let first = vertical.bounds.first().map_or(0, |b| b.0);
+        StripResize {
+            horizontal: Taps::new(filter, width, out_w, left, crop_w),
+            vertical,
+            row_bytes: width * channels,
+            channels,
+            kept: Vec::new(),
+            first_kept: first,
+            next_row: first,
+            out: Vec::with_capacity(crop_w * crop_h * 3),
+            crop: (crop_w, crop_h),
+        }
+    }
+
+    /// The source rows the crop reads: the first is the first [`Self::push_rows`] takes, and rows
+    /// after the last need not be given.
+    pub fn rows_needed(&self) -> std::ops::Range<usize> {
+        let first = self.vertical.bounds.first().map_or(0, |b| b.0);
+        let last = self.vertical.bounds.last().map_or(0, |b| b.0 + b.1);
+        first..last
+    }
+
+    /// The next source row [`Self::push_rows`] takes.
+    pub fn next_row(&self) -> usize {
+        self.next_row
+    }
+
+    /// Takes the source rows from [`Self::next_row`] on: `rows` holds whole rows (`width ×
+    /// channels` bytes each); those past [`Self::rows_needed`] are ignored.
+    pub fn push_rows(&mut self, rows: &[u8]) {
+        debug_assert_eq!(rows.len() % self.row_bytes, 0, "whole rows");
+        let (crop_w, _) = self.crop;
+        let end = self.rows_needed().end;
+        for src_row in rows.chunks_exact(self.row_bytes) {
+            if self.next_row >= end {
+                break;
+            }
+            let at = self.kept.len();
+            self.kept.resize(at + crop_w * 3, 0);
+            horizontal_pass(
+                &self.horizontal,
+                src_row,
+                self.channels,
+                &mut self.kept[at..],
+            );
+            self.next_row += 1;
+            self.vertical_passes();
+        }
+    }
+
+    /// The output rows whose source rows are all in; then drops the rows no later output reads.
+    fn vertical_passes(&mut self) {
+        let (crop_w, crop_h) = self.crop;
+        let stride = crop_w * 3;
+        let mut done = self.out.len() / stride;
+        while done < crop_h {
+            let (min, k) = self.vertical.of(done);
+            if min + k.len() > self.next_row {
+                break;
+            }
+            let window = &self.kept[(min - self.first_kept) * stride..];
+            for i in 0..stride {
+                let mut acc = HALF;
+                for (t, &w) in k.iter().enumerate() {
+                    acc += window[t * stride + i] as i32 * w;
                 }
+                self.out.push(clip8(acc));
             }
-            for c in 0..3 {
-                px[c] = clip8(acc[c]);
-            }
+            done += 1;
+        }
+        let still_read = match done < crop_h {
+            true => self.vertical.of(done).0,
+            false => self.next_row,
+        };
+        if still_read > self.first_kept {
+            let drop = (still_read - self.first_kept).min(self.kept.len() / stride);
+            self.kept.drain(..drop * stride);
+            self.first_kept += drop;
         }
     }
 
-    // Vertical pass.
-    let stride = crop_w * 3;
-    let mut out = vec![0u8; crop_h * stride];
-    for (y, out_row) in out.chunks_exact_mut(stride).enumerate() {
-        let (min, k) = vertical.of(y);
-        for (i, o) in out_row.iter_mut().enumerate() {
-            let mut acc = HALF;
-            for (t, &w) in k.iter().enumerate() {
-                acc += rows[(min - first_row + t) * stride + i] as i32 * w;
+    /// The crop's RGB pixels, `crop_w × crop_h × 3`; `None` until every row it reads was given.
+    pub fn finish(self) -> Option<Vec<u8>> {
+        let (crop_w, crop_h) = self.crop;
+        (self.out.len() == crop_w * crop_h * 3).then_some(self.out)
+    }
+}
+
+/// One source row through the horizontal filter: `out` gets `crop_w` RGB pixels.
+fn horizontal_pass(taps: &Taps, src_row: &[u8], channels: usize, out: &mut [u8]) {
+    for (x, px) in out.chunks_exact_mut(3).enumerate() {
+        let (min, k) = taps.of(x);
+        let mut acc = [HALF; 3];
+        for (t, &w) in k.iter().enumerate() {
+            let p = &src_row[(min + t) * channels..][..3];
+            for c in 0..3 {
+                acc[c] += p[c] as i32 * w;
             }
-            *o = clip8(acc);
+        }
+        for c in 0..3 {
+            px[c] = clip8(acc[c]);
         }
     }
-    out
 }
 
 #[cfg(test)]
@@ -258,6 +361,39 @@ mod tests {
                     &window[y * 30..][..30],
                     &full[((y + 2) * 20 + 3) * 3..][..30]
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn strips_give_the_whole_image_resize() {
+        let (w, h) = (41, 67);
+        let src: Vec<u8> = (0..w * h * 4).map(|i| ((i * 29) % 253) as u8).collect();
+        for filter in FILTERS {
+            for (out, origin, crop) in [
+                ((24, 39), (2, 5), (20, 30)),
+                ((41, 67), (0, 0), (41, 67)),
+                ((12, 20), (0, 4), (12, 12)),
+            ] {
+                let whole = resize_crop_rgb(filter, &src, w, h, 4, out, origin, crop);
+                for strip in [1, 2, 7, 64] {
+                    let mut resize = StripResize::new(filter, (w, h), 4, out, origin, crop);
+                    let rows = resize.rows_needed();
+                    for first in (rows.start..h).step_by(strip) {
+                        assert_eq!(resize.next_row(), first.min(rows.end).max(rows.start));
+                        let last = (first + strip).min(h);
+                        resize.push_rows(&src[first * w * 4..last * w * 4]);
+                        // Only about a filter's height of rows is kept.
+                        assert!(resize.kept.len() <= (rows.len().min(16) + strip) * crop.0 * 3);
+                    }
+                    assert_eq!(
+                        resize.finish().unwrap(),
+                        whole,
+                        "{filter:?} {out:?} strips of {strip}"
+                    );
+                }
+                let short = StripResize::new(filter, (w, h), 4, out, origin, crop);
+                assert!(short.finish().is_none());
             }
         }
     }

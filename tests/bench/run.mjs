@@ -3,12 +3,15 @@
 // ort-web reads their ONNX exports in ../shared/onnx, TF.js builds its graph from the safetensors).
 import { execFileSync } from "node:child_process";
 import { cpSync, mkdirSync, readFileSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import { MANIFEST, ROOT, SHARED, copyInto, installPackage, launchChromium, serveDir, serveShared, tarball } from "../support/harness.mjs";
 
 const WARMUP = 10;
 const RUNS = 50;
+/** Rounds of the single-thread bench, each in a fresh browser (BENCH_ROUNDS overrides). */
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 // The benchmarks' checkpoints of tests/models.json: plain files from ../shared, and timm folders
 // made self-describing (f32, the same values) by mobilenet-convert below.
 const MODELS = [
@@ -102,13 +105,29 @@ const sizes = (file) => {
   return `${file} ${(wasm.length / 1024).toFixed(0)} kB (${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} kB gzipped)`;
 };
 
+/** min / median / max of `values`, to two decimals. */
+const spread = (values) => {
+  const sorted = [...values].sort((x, y) => x - y);
+  return [sorted[0], sorted[sorted.length >> 1], sorted[sorted.length - 1]].map((v) => v.toFixed(2)).join(" / ");
+};
+const median = (values) => [...values].sort((x, y) => x - y)[values.length >> 1];
+const loadAverage = () => loadavg().map((v) => v.toFixed(2)).join(" ");
+
 try {
-  const relaxed = await benchPage({ relaxedSimd: true, withOthers: true });
+  // Rounds, each a fresh browser in which ours, ort-web and TF.js take turns run by run: the
+  // machine's slow spells move all three, and the ratios' spread over rounds shows how much.
+  const rounds = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const load = loadAverage();
+    rounds.push({ ...(await benchPage({ relaxedSimd: true, withOthers: true })), load });
+  }
   const simd128 = await benchPage({ relaxedSimd: false, withOthers: false });
   const init = { relaxed: await initTimes(true), simd128: await initTimes(false) };
+  const relaxed = rounds[0];
   if (relaxed.simd !== "relaxed-simd") console.log(`note: this browser has no relaxed SIMD; "ours" ran ${relaxed.simd}`);
   const ortVersion = JSON.parse(readFileSync(join(ROOT, "node_modules/onnxruntime-web/package.json"))).version;
-  console.log(`${relaxed.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? relaxed.userAgent}, one thread, 224x224, ${WARMUP} warm-ups + ${RUNS} runs taking turns (ours, ort-web, TF.js), median/p90 ms`);
+  console.log(`${relaxed.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? relaxed.userAgent}, one thread, 224x224, ${ROUNDS} rounds of ${WARMUP} warm-ups + ${RUNS} runs taking turns (ours, ort-web, TF.js)`);
+  console.log(`load average (1, 5, 15 min) at the start of each round: ${rounds.map((r) => r.load).join("; ")}; at the end: ${loadAverage()}`);
   console.log(`ours: ${tarball().split("/").pop()}: ${sizes("mobilenet_wasm_relaxed_bg.wasm")}, ${sizes("mobilenet_wasm_bg.wasm")}`);
   const tfjsVersion = JSON.parse(readFileSync(join(ROOT, "node_modules/@tensorflow/tfjs-backend-wasm/package.json"))).version;
   console.log(`onnxruntime-web ${ortVersion} (wasm, SIMD, numThreads 1); TensorFlow.js ${tfjsVersion} (wasm backend: XNNPACK, SIMD, one thread)`);
@@ -116,33 +135,48 @@ try {
     `init (wasm compile + first model from bytes in memory), median (range) of ${INIT_RUNS} fresh browsers, ${SETTLE_MS / 1000} s after start-up: ` +
       `${MODELS[0].name} ${init.relaxed} relaxed, ${init.simd128} SIMD128`,
   );
-  const row = (cells) => console.log(cells.map((c, i) => (i === 0 ? String(c).padEnd(22) : String(c).padStart(8))).join(" "));
-  row(["model", "ours", "p90", "SIMD128", "ort-web", "p90", "TF.js", "p90", "/ort", "/TF.js", "GFLOP/s", "load ms", "640x480", "|Δ| ort", "|Δ| TF.js", "|Δ| 128"]);
-  relaxed.results.forEach((r, i) => {
+  // `width`: every column's, or each column's.
+  const row = (cells, width = 8) =>
+    console.log(
+      cells.map((c, i) => (i === 0 ? String(c).padEnd(22) : String(c).padStart(width[i] ?? width))).join(" "),
+    );
+  console.log("\nmedian ms of each round (ours, ort-web, TF.js):");
+  row(["model", ...rounds.map((_, i) => `round ${i + 1}`)], 22);
+  MODELS.forEach((m, i) => {
+    const cell = (r) => [r.ours, r.ort, r.tfjs].map((t) => t.median.toFixed(1)).join(" ");
+    row([m.name, ...rounds.map((round) => cell(round.results[i]))], 22);
+  });
+  console.log("\nratios over the rounds, min / median / max, and the median round's figures:");
+  const widths = [0, 8, 8, 8, 8, 18, 18, 8, 8, 8, 9, 9, 9];
+  row(["model", "ours", "SIMD128", "ort-web", "TF.js", "ours÷ort", "ours÷TF.js", "GFLOP/s", "load ms", "640x480", "|Δ| ort", "|Δ| TF.js", "|Δ| 128"], widths);
+  MODELS.forEach((m, i) => {
+    const results = rounds.map((round) => round.results[i]);
+    const byOrt = results.map((r) => r.ours.median / r.ort.median);
+    const byTfjs = results.map((r) => r.ours.median / r.tfjs.median);
+    const r = results.find((x) => x.ours.median / x.tfjs.median === median(byTfjs));
     const s = simd128.results[i];
-    const gflops = (2 * multiplyAdds[r.name]) / r.ours.median / 1e6;
-    row([
-      r.name,
-      r.ours.median.toFixed(2),
-      r.ours.p90.toFixed(2),
-      s.ours.median.toFixed(2),
-      r.ort.median.toFixed(2),
-      r.ort.p90.toFixed(2),
-      r.tfjs.median.toFixed(2),
-      r.tfjs.p90.toFixed(2),
-      (r.ours.median / r.ort.median).toFixed(2),
-      (r.ours.median / r.tfjs.median).toFixed(2),
-      gflops.toFixed(1),
-      r.reloadMs.toFixed(1),
-      r.frame.median.toFixed(2),
-      maxDiff(r.oursLogits, r.ortLogits).toExponential(1),
-      maxDiff(r.oursLogits, r.tfjsLogits).toExponential(1),
-      maxDiff(r.oursLogits, s.oursLogits).toExponential(1),
-    ]);
+    row(
+      [
+        m.name,
+        r.ours.median.toFixed(2),
+        s.ours.median.toFixed(2),
+        r.ort.median.toFixed(2),
+        r.tfjs.median.toFixed(2),
+        spread(byOrt),
+        spread(byTfjs),
+        ((2 * multiplyAdds[m.name]) / r.ours.median / 1e6).toFixed(1),
+        r.reloadMs.toFixed(1),
+        r.frame.median.toFixed(2),
+        maxDiff(r.oursLogits, r.ortLogits).toExponential(1),
+        maxDiff(r.oursLogits, r.tfjsLogits).toExponential(1),
+        maxDiff(r.oursLogits, s.oursLogits).toExponential(1),
+      ],
+      widths,
+    );
   });
   console.log(
-    "ours: the relaxed-SIMD module (median, p90); SIMD128: the other module (another browser, another time);\n" +
-      "/ort, /TF.js: ours ÷ theirs;\n" +
+    "ours: the relaxed-SIMD module; SIMD128: the other module (a browser of its own, after the rounds);\n" +
+      "ours÷ort, ours÷TF.js: ratios of medians, min / median / max over the rounds (below 1: ours is faster);\n" +
       "load ms: a model built again from bytes; 640x480: classify() of an RGBA frame, preprocessing included;\n" +
       "|Δ|: max logit difference from ours",
   );

@@ -159,8 +159,9 @@ pub struct StripResize {
     first_kept: usize,
     /// The next source row [`Self::push_rows`] takes.
     next_row: usize,
-    /// Rows of the crop, `crop_w × 3` bytes each; complete when it holds `crop_h` of them.
+    /// The crop, `crop_w × crop_h × 3` bytes; its first `done` rows are computed.
     out: Vec<u8>,
+    done: usize,
     crop: (usize, usize),
 }
 
@@ -184,7 +185,8 @@ impl StripResize {
             kept: Vec::new(),
             first_kept: first,
             next_row: first,
-            out: Vec::with_capacity(crop_w * crop_h * 3),
+            out: vec![0; crop_w * crop_h * 3],
+            done: 0,
             crop: (crop_w, crop_h),
         }
     }
@@ -206,20 +208,12 @@ impl StripResize {
     /// channels` bytes each); those past [`Self::rows_needed`] are ignored.
     pub fn push_rows(&mut self, rows: &[u8]) {
         debug_assert_eq!(rows.len() % self.row_bytes, 0, "whole rows");
-        let (crop_w, _) = self.crop;
         let end = self.rows_needed().end;
         for src_row in rows.chunks_exact(self.row_bytes) {
             if self.next_row >= end {
                 break;
             }
-            let at = self.kept.len();
-            self.kept.resize(at + crop_w * 3, 0);
-            horizontal_pass(
-                &self.horizontal,
-                src_row,
-                self.channels,
-                &mut self.kept[at..],
-            );
+            horizontal_pass(&self.horizontal, src_row, self.channels, &mut self.kept);
             self.next_row += 1;
             self.vertical_passes();
         }
@@ -229,22 +223,24 @@ impl StripResize {
     fn vertical_passes(&mut self) {
         let (crop_w, crop_h) = self.crop;
         let stride = crop_w * 3;
-        let mut done = self.out.len() / stride;
+        let mut done = self.done;
         while done < crop_h {
             let (min, k) = self.vertical.of(done);
             if min + k.len() > self.next_row {
                 break;
             }
             let window = &self.kept[(min - self.first_kept) * stride..];
-            for i in 0..stride {
+            let out_row = &mut self.out[done * stride..][..stride];
+            for (i, o) in out_row.iter_mut().enumerate() {
                 let mut acc = HALF;
                 for (t, &w) in k.iter().enumerate() {
                     acc += window[t * stride + i] as i32 * w;
                 }
-                self.out.push(clip8(acc));
+                *o = clip8(acc);
             }
             done += 1;
         }
+        self.done = done;
         let still_read = match done < crop_h {
             true => self.vertical.of(done).0,
             false => self.next_row,
@@ -258,14 +254,15 @@ impl StripResize {
 
     /// The crop's RGB pixels, `crop_w × crop_h × 3`; `None` until every row it reads was given.
     pub fn finish(self) -> Option<Vec<u8>> {
-        let (crop_w, crop_h) = self.crop;
-        (self.out.len() == crop_w * crop_h * 3).then_some(self.out)
+        (self.done == self.crop.1).then_some(self.out)
     }
 }
 
-/// One source row through the horizontal filter: `out` gets `crop_w` RGB pixels.
-fn horizontal_pass(taps: &Taps, src_row: &[u8], channels: usize, out: &mut [u8]) {
-    for (x, px) in out.chunks_exact_mut(3).enumerate() {
+/// One source row through the horizontal filter: `crop_w` RGB pixels appended to `out`.
+fn horizontal_pass(taps: &Taps, src_row: &[u8], channels: usize, out: &mut Vec<u8>) {
+    let at = out.len();
+    out.resize(at + taps.bounds.len() * 3, 0);
+    for (x, px) in out[at..].chunks_exact_mut(3).enumerate() {
         let (min, k) = taps.of(x);
         let mut acc = [HALF; 3];
         for (t, &w) in k.iter().enumerate() {

@@ -64,13 +64,11 @@ pub fn json_edit(rng: &mut Rng, data: &mut Vec<u8>, layout: Layout, kind: u32) -
     if !changed {
         return false;
     }
-    let tail = data.split_off(end);
-    data.truncate(start);
+    let mut edited = [&data[..start], &text, &data[end..]].concat();
     if layout == Layout::Safetensors && rng.chance(0.9) {
-        data[..8].copy_from_slice(&(text.len() as u64).to_le_bytes());
+        edited[..8].copy_from_slice(&(text.len() as u64).to_le_bytes());
     }
-    data.extend_from_slice(&text);
-    data.extend_from_slice(&tail);
+    *data = edited;
     true
 }
 

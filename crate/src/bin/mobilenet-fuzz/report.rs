@@ -155,9 +155,12 @@ impl Stats {
                 mutation_names(ops)
             );
             match guard::save(out, target, finding.kind, input, &note) {
-                Ok(path) => self
-                    .saved
-                    .push((finding.kind, path, finding.what.replace('\n', " "))),
+                // The same input made again is the same file.
+                Ok(path) if self.saved.iter().any(|(_, p, _)| *p == path) => {}
+                Ok(path) => {
+                    let what = finding.what.replace('\n', " ");
+                    self.saved.push((finding.kind, path, what))
+                }
                 Err(e) => eprintln!("mobilenet-fuzz: could not save a reproducer: {e}"),
             }
         }

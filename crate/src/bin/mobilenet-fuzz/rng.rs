@@ -37,9 +37,10 @@ impl Rng {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 
-    /// A count for a bulk mutation: half the time a few (up to 1000), else many (`lo..=hi`).
+    /// A count for a bulk mutation: mostly a few (up to 1000), a quarter of the time many
+    /// (`lo..=hi`), which are slow to make and to read.
     pub fn bulk(&mut self, lo: usize, hi: usize) -> usize {
-        if self.chance(0.5) {
+        if self.chance(0.75) {
             self.log_uniform(2, 1000)
         } else {
             lo + self.below(hi - lo + 1)

@@ -9,7 +9,8 @@
 //! ```
 //!
 //! Targets take turns (2 s each) until the time is up. An input that panics, answers NaN or
-//! infinity, round-trips to a refusal, asks for over 4 GiB or runs over 1 s is a failure: saved to
+//! infinity, round-trips to a refusal, asks for over 4 GiB or runs over 1 s (of CPU time, on
+//! Linux: a busy machine does not make an input slow) is a failure: saved to
 //! `target/fuzz/<target>/<kind>-<hash>.bin` with a `.txt` beside it (at most 3 per kind and
 //! message), and the run exits 1. An input whose outcome (code and message, digits aside) is new
 //! joins the target's corpus, so later mutations start from it.
@@ -309,6 +310,8 @@ impl Fuzzer {
 }
 
 /// Runs `input` on `target`: its outcome (or the panic's message), time, and huge allocation.
+/// The time is the thread's CPU time where there is one (Linux), so that a machine busy with
+/// other work does not make inputs slow; else wall time.
 fn execute(
     ctx: &Context,
     target: &'static Target,
@@ -316,9 +319,12 @@ fn execute(
     out: &Path,
 ) -> (Result<Outcome, String>, Duration, Option<usize>) {
     guard::begin(out, target.name, input);
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), guard::thread_time());
     let result = catch_unwind(AssertUnwindSafe(|| (target.run)(ctx, input)));
-    let elapsed = start.elapsed();
+    let elapsed = match (cpu, guard::thread_time()) {
+        (Some(before), Some(after)) => after.saturating_sub(before),
+        _ => start.elapsed(),
+    };
     let huge = guard::end();
     (result.map_err(|_| report::take_panic()), elapsed, huge)
 }

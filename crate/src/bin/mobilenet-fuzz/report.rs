@@ -147,10 +147,11 @@ impl Stats {
             }
             *saves += 1;
             let note = format!(
-                "{}\noutcome: {}\ntime: {:.3} s\ninput: {} bytes, made by: {}",
+                "{}\noutcome: {}\ntime: {:.3} s ({})\ninput: {} bytes, made by: {}",
                 finding.what,
                 describe(outcome),
                 elapsed.as_secs_f64(),
+                guard::clock(),
                 input.len(),
                 mutation_names(ops)
             );
@@ -227,6 +228,7 @@ pub fn summary<'a>(
         elapsed.as_secs_f64() / 60.0,
         executions as f64 / elapsed.as_secs_f64().max(1e-9)
     );
+    println!("(times: {} per execution)", guard::clock());
     println!("\noutcomes (error code or ok: count), slowest input's outcome in brackets:");
     for (name, s) in stats.clone() {
         let mut rows: Vec<(&String, &u64)> = s.outcomes.iter().collect();

@@ -282,7 +282,15 @@ impl Fuzzer {
                 report::outcome_key(&outcome)
             );
             findings.push(Finding::new("slow", &what));
-            self.retired |= ops & op::BULK;
+            let retire = ops & op::BULK & !self.retired;
+            if retire != 0 {
+                self.retired |= retire;
+                let name = self.target.name;
+                let ops = report::mutation_names(retire);
+                println!(
+                    "{name}: a slow input made by {ops}; that mutation is retired for this run"
+                );
+            }
         }
         self.stats.record(
             &outcome,

@@ -106,7 +106,7 @@ pub fn describe(outcome: &Result<Outcome, String>) -> String {
     }
 }
 
-fn mutation_names(ops: u32) -> String {
+pub fn mutation_names(ops: u32) -> String {
     let names: Vec<&str> = (0..op::NAMES.len())
         .filter(|k| ops & (1 << k) != 0)
         .map(|k| op::NAMES[k])

@@ -341,7 +341,8 @@ fn execute(
 fn replay(ctx: &Context, args: &Args) -> ExitCode {
     let mut failed = 0;
     for path in &args.replay {
-        let from_folder = path
+        let absolute = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+        let from_folder = absolute
             .parent()
             .and_then(|p| p.file_name())
             .and_then(|n| n.to_str());

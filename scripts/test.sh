@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Every test: formatting and lints, the native suite, the same suite compiled to wasm32 with SIMD128
-# and with relaxed SIMD in headless Chrome and Firefox, then the npm package in pages (plain page,
-# worker, Vite app, transfer learning on the digits), the demo with a fake camera, and the typings.
+# Every test: formatting and lints, the native suite, a minute of fuzzing, the same suite compiled
+# to wasm32 with SIMD128 and with relaxed SIMD in headless Chrome and Firefox, then the npm package
+# in pages (plain page, worker, Vite app, transfer learning on the digits), the demo with a fake
+# camera, and the typings.
 # Ends with one "N passed, N failed" line over all runners.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
@@ -36,6 +37,11 @@ relaxed cargo clippy -p mobilenet-wasm --target wasm32-unknown-unknown --all-tar
 
 step "native tests"
 cargo test 2>&1 | tee -a "$log"
+
+# A short run of the fuzzer (built by the native tests): fails on a panic, a non-finite answer,
+# a refused round trip, a huge allocation or an input slower than 1 s (reproducers in target/fuzz/).
+step "fuzzing smoke: 1 min over every target"
+bash scripts/fuzz.sh 1
 
 # The browser tests fetch ../shared from this server (CORS), as a page fetches weights from a CDN.
 port="${MOBILENET_TEST_PORT:-8765}"

@@ -53,8 +53,15 @@ impl Head {
         if self.labels.is_empty() {
             return Err(Error::NoExamples("there is nothing to save yet".into()));
         }
+        self.kind.check()?;
         let linear = self.linear.as_ref().filter(|_| self.is_trained());
         match self.kind {
+            // What reading it back would refuse: no examples and no weights.
+            HeadKind::Linear if linear.is_none() && self.classes.is_empty() => {
+                return Err(Error::NoExamples(
+                    "the linear head has neither examples nor trained weights: add examples".into(),
+                ))
+            }
             HeadKind::Linear if linear.is_none() && !with_examples => {
                 return Err(Error::NotTrained(
                     "train the linear head before exporting it without its examples".into(),

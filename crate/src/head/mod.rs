@@ -83,6 +83,18 @@ impl HeadKind {
             HeadKind::Linear => "linear",
         }
     }
+
+    /// What [`Self::parse`] accepts: a kind made by hand (`Knn { k: 0 }`) could neither classify
+    /// nor be read back from its file.
+    pub fn check(self) -> Result<Self> {
+        Self::parse(
+            self.name(),
+            match self {
+                HeadKind::Knn { k } => k,
+                HeadKind::Linear => 1,
+            },
+        )
+    }
 }
 
 /// Trained softmax layer: `logits = weight · x̂ + bias`, `x̂` the embedding scaled as
@@ -163,8 +175,27 @@ impl Head {
 
     /// Scores of each class for one embedding: the linear head's logits, or for kNN the log of each
     /// class's share of the `k` votes (so that a softmax gives back the vote shares).
+    ///
+    /// A result that overflows float32 (weights far out of range) is [`Error::NonFinite`].
     pub fn logits(&self, embedding: &[f32]) -> Result<Vec<f32>> {
+        let logits = self.scores(embedding)?;
+        // kNN's classes without a vote score -inf, which the softmax makes 0; nothing else may
+        // be infinite, and nothing NaN.
+        let knn = matches!(self.kind, HeadKind::Knn { .. });
+        if logits
+            .iter()
+            .any(|v| v.is_nan() || (v.is_infinite() && !(knn && *v < 0.0)))
+        {
+            return Err(Error::NonFinite(
+                "the head's scores overflowed float32: its weights are out of range".into(),
+            ));
+        }
+        Ok(logits)
+    }
+
+    fn scores(&self, embedding: &[f32]) -> Result<Vec<f32>> {
         let unit = self.unit(embedding)?;
+        self.kind.check()?;
         self.ensure_classes()?;
         if matches!(self.kind, HeadKind::Knn { .. }) && self.classes.is_empty() {
             return Err(Error::NoExamples(

@@ -34,3 +34,28 @@ async fn check_multiply_adds() {
     }
 }
 shared_test!(multiply_adds_match_torchvision, check_multiply_adds());
+
+/// Kernels split their work over threads by output rows only, so a pool of any size gives the
+/// one-thread logits to the bit (natively here; the threaded wasm module is held to the relaxed
+/// one the same way by the page tests).
+#[cfg(not(target_arch = "wasm32"))]
+#[test]
+fn threads_give_the_one_thread_logits() {
+    let pool = |threads| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+    };
+    let (one, three) = (pool(1), pool(3));
+    let input: Vec<f32> = (0..3 * 224 * 224)
+        .map(|i| ((i * 37 % 101) as f32 - 50.0) / 25.0)
+        .collect();
+    for case in &manifest().plain {
+        let model = pollster::block_on(load_model(case));
+        let logits = |pool: &rayon::ThreadPool| {
+            pool.install(|| model.logits_nchw(&input, [1, 3, 224, 224]).unwrap())
+        };
+        assert_eq!(logits(&one), logits(&three), "{}", case.name);
+    }
+}

@@ -8,6 +8,7 @@
 use candle_core::Shape;
 
 use super::activation::{with_activation, Activation, ActivationKernel};
+use super::parallel::{for_each_rows, threads};
 use super::simd::F32x4;
 use super::{conv_output_size, ConvArgs, TensorKernel};
 
@@ -112,6 +113,32 @@ pub fn depthwise(
     assert!(g.kernel <= MAX_KERNEL && (g.stride == 1 || g.stride == 2));
     let plane_in = g.in_h * g.in_w;
     let plane_out = g.out_h() * g.out_w();
+    assert_eq!(input.len() / plane_in * plane_out, out.len());
+    if threads() <= 1 {
+        return planes_from(input, weights, bias, g, act, out, 0, scratch);
+    }
+    // Threads take runs of whole output planes, each with a scratch plane of its own.
+    let work = plane_out * g.kernel * g.kernel;
+    for_each_rows(out, plane_out, work, |first, planes| {
+        let input = &input[first * plane_in..][..planes.len() / plane_out * plane_in];
+        planes_from(input, weights, bias, g, act, planes, first, &mut Vec::new());
+    });
+}
+
+/// [`depthwise`] of the planes of `input`, the first of them plane `first` of the batch.
+#[allow(clippy::too_many_arguments)]
+fn planes_from(
+    input: &[f32],
+    weights: &[f32],
+    bias: &[f32],
+    g: &DepthwiseGeometry,
+    act: Activation,
+    out: &mut [f32],
+    first: usize,
+    scratch: &mut Vec<f32>,
+) {
+    let plane_in = g.in_h * g.in_w;
+    let plane_out = g.out_h() * g.out_w();
     let (pw, ph) = (g.padded_w(), g.padded_h());
     // Borders stay zero across channels: only the interior is rewritten. The tail lets a stride-2
     // load of 8 lanes at the end of the last row stay inside the buffer.
@@ -122,7 +149,7 @@ pub fn depthwise(
         .zip(out.chunks_exact_mut(plane_out))
         .enumerate()
     {
-        let c = plane_index % g.channels;
+        let c = (first + plane_index) % g.channels;
         for y in 0..g.in_h {
             let row = (y + g.pad_top) * pw + g.pad_left;
             scratch[row..row + g.in_w].copy_from_slice(&src[y * g.in_w..][..g.in_w]);

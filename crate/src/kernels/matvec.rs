@@ -6,6 +6,7 @@
 use candle_core::Shape;
 
 use super::activation::{with_activation, Activation, ActivationKernel};
+use super::parallel::for_each_rows;
 use super::simd::F32x4;
 use super::TensorKernel;
 
@@ -63,7 +64,12 @@ impl TensorKernel for LinearOp<'_> {
         }
         let mut out = vec![0.0f32; n * outputs];
         for (row, result) in x.chunks_exact(inputs).zip(out.chunks_exact_mut(outputs)) {
-            matvec(self.weight, self.bias, row, self.activation, result);
+            // Threads take runs of outputs (the classifier's rows are megabytes of weights).
+            for_each_rows(result, 1, inputs, |first, outs| {
+                let weight = &self.weight[first * inputs..][..outs.len() * inputs];
+                let bias = &self.bias[first..][..outs.len()];
+                matvec(weight, bias, row, self.activation, outs);
+            });
         }
         Ok((out, Shape::from((n, outputs))))
     }

@@ -8,6 +8,7 @@ pub mod dense;
 pub mod depthwise;
 pub mod finite;
 pub mod matvec;
+pub mod parallel;
 pub mod pointwise;
 pub mod pool;
 pub mod resample;

@@ -15,6 +15,7 @@ use std::mem::MaybeUninit;
 use candle_core::Shape;
 
 use super::activation::{with_activation, Activation, ActivationKernel};
+use super::parallel::for_each_rows;
 use super::simd::F32x4;
 use super::{written_vec, ConvArgs, TensorKernel};
 
@@ -111,15 +112,21 @@ fn pointwise_tiled_into(
             .chunks_exact(cin * plane)
             .zip(out.chunks_exact_mut(cout * plane))
         {
-            for start in (0..plane).step_by(chunk) {
-                let pixels = start..plane.min(start + chunk);
-                for block in 0..blocks {
-                    let weights = &packed[block * cin * TILE_ROWS..][..cin * TILE_ROWS];
-                    let first = block * TILE_ROWS;
-                    let bias = &bias[first..cout.min(first + TILE_ROWS)];
-                    tile_rows::<A>(image, weights, bias, plane, pixels.clone(), result, first);
+            // Threads take runs of whole blocks of output channels.
+            let block_len = TILE_ROWS * plane;
+            for_each_rows(result, block_len, block_len * cin, |first_block, rows| {
+                let run = first_block..first_block + rows.len().div_ceil(block_len);
+                for start in (0..plane).step_by(chunk) {
+                    let pixels = start..plane.min(start + chunk);
+                    for block in run.clone() {
+                        let weights = &packed[block * cin * TILE_ROWS..][..cin * TILE_ROWS];
+                        let first = block * TILE_ROWS;
+                        let bias = &bias[first..cout.min(first + TILE_ROWS)];
+                        let local = (block - run.start) * TILE_ROWS;
+                        tile_rows::<A>(image, weights, bias, plane, pixels.clone(), rows, local);
+                    }
                 }
-            }
+            });
         }
     })
 }

@@ -2,10 +2,9 @@
 // errors, sources and pixels.
 import { checkTopK, guarded, MobileNetError } from "./errors.js";
 import { Learner } from "./learner.js";
-import { MobileNet } from "./mobilenet_wasm.js";
 import { HUB_MODELS } from "./models.js";
 import { readPixels } from "./pixels.js";
-import { ensureWasm, loadedSimdVariant } from "./runtime.js";
+import { ensureWasm } from "./runtime.js";
 import { hubSource, readHubModel, readSource } from "./sources.js";
 
 const MODEL_OPTIONS = ["arch", "width", "padding", "activation", "inputSize", "cropPct", "interpolation", "labels"];
@@ -39,9 +38,9 @@ export class Classifier {
   #info;
   #trainerUrl;
 
-  constructor(model, trainerUrl) {
+  constructor(model, trainerUrl, simd) {
     this.#model = model;
-    this.#info = Object.freeze({ ...model.info, simd: loadedSimdVariant() });
+    this.#info = Object.freeze({ ...model.info, simd });
     // This load's, for its learners only: a later load without one gets the package's own.
     this.#trainerUrl = trainerUrl;
   }
@@ -51,7 +50,7 @@ export class Classifier {
    * model file (see the typings for `source` and `options`).
    */
   static async load(source, options = {}) {
-    await ensureWasm(options);
+    const { module, simd } = await ensureWasm(options);
     const modelOptions = Object.fromEntries(
       MODEL_OPTIONS.filter((k) => options[k] !== undefined).map((k) => [k, options[k]]),
     );
@@ -69,7 +68,7 @@ export class Classifier {
         modelOptions.labels = await imagenetClasses();
       }
     }
-    return new this(guarded(() => new MobileNet(bytes, modelOptions)), options.trainerUrl);
+    return new this(guarded(() => new module.MobileNet(bytes, modelOptions)), options.trainerUrl, simd);
   }
 
   /** The Hugging Face Hub models the package is tested with: `{ id, arch, name, parameters, bytes }`. */

@@ -113,10 +113,24 @@ export interface LoadOptions {
    */
   relaxedWasmUrl?: string | URL;
   /**
+   * URL of mobilenet_wasm_threads_bg.wasm, the threaded module (when it is not served next to the
+   * package).
+   */
+  threadsWasmUrl?: string | URL;
+  /**
    * false: always load the SIMD128 module. By default the relaxed-SIMD module (fused multiply-add,
    * faster) is loaded where the browser supports it. The first load of a page or worker decides.
    */
   relaxedSimd?: boolean;
+  /**
+   * Threads inference may use (default: the cores the browser reports, up to 4). More than one runs
+   * the threaded module, where it can run: in a worker (`loadInWorker`, or `load` called in your
+   * own worker) of a cross-origin-isolated page (served with `Cross-Origin-Opener-Policy:
+   * same-origin` and `Cross-Origin-Embedder-Policy: require-corp`) whose browser has relaxed
+   * SIMD; elsewhere one thread runs, as `info.threads` says. 1 keeps the single-threaded modules.
+   * The first load of a page or worker decides.
+   */
+  threads?: number;
   // For plain (non-self-describing) PyTorch-layout checkpoints, or to override a model file:
   arch?: Architecture;
   /** Width multiplier (default 1). */
@@ -155,6 +169,8 @@ export interface ModelInfo {
   readonly customHead: boolean;
   /** The module running it: "relaxed-simd" (fused multiply-add) or "simd128". */
   readonly simd: "relaxed-simd" | "simd128";
+  /** Threads its kernels split their work over: 1, or the threaded module's pool. */
+  readonly threads: number;
 }
 
 export interface Prediction {
@@ -325,13 +341,15 @@ export interface WorkerClassifier extends ClassifierMethods {}
 
 /**
  * Where to fetch mobilenet_wasm_bg.wasm from, mobilenet_wasm_train_bg.wasm (fetched only when a
- * linear head is first trained) and mobilenet_wasm_relaxed_bg.wasm (loaded instead of the first
- * where the browser has relaxed SIMD); call before the first load.
+ * linear head is first trained), mobilenet_wasm_relaxed_bg.wasm (loaded instead of the first
+ * where the browser has relaxed SIMD) and mobilenet_wasm_threads_bg.wasm (the threaded module);
+ * call before the first load.
  */
 export function setWasmUrl(
   url: string | URL,
   trainerUrl?: string | URL,
   relaxedUrl?: string | URL,
+  threadsUrl?: string | URL,
 ): void;
 /** Whether this browser runs WebAssembly relaxed SIMD (and so gets the faster module). */
 export function relaxedSimdSupported(): boolean;

@@ -1,9 +1,8 @@
 // The learner of a classifier running in this thread (see Classifier.learner).
 import { checkTopK, guarded, MobileNetError } from "./errors.js";
 import { LearnerView, takeState } from "./learner-view.js";
-import { Learner as WasmLearner } from "./mobilenet_wasm.js";
 import { readPixels } from "./pixels.js";
-import { trainerModule } from "./runtime.js";
+import { loadedWasm, trainerModule } from "./runtime.js";
 import { readModelBytes, readSource } from "./sources.js";
 
 function checkLabel(label) {
@@ -48,11 +47,14 @@ export class Learner extends LearnerView {
 
   /** `trainerUrl`: where this learner's classifier was told the trainer module is, if anywhere. */
   static async create(model, { head, k = 3, from, trainerUrl, ...sourceOptions } = {}) {
+    // The wasm-bindgen class of the module the classifier runs in (threaded or not).
+    const WasmLearner = loadedWasm().module.Learner;
     if (!Number.isInteger(k) || k < 1) {
       throw new MobileNetError("BAD_CONFIG", `k must be a whole number >= 1, got ${k}`);
     }
     if (from === undefined) {
-      return new Learner(model, guarded(() => new WasmLearner(model(), String(head ?? "knn"), k)), trainerUrl);
+      const learner = guarded(() => new WasmLearner(model(), String(head ?? "knn"), k));
+      return new Learner(model, learner, trainerUrl);
     }
     // Head files are small and change as they are retrained: not cached unless asked.
     const bytes = await readSource(from, { cache: false, ...sourceOptions });

@@ -190,7 +190,7 @@ export class WorkerClassifier {
   static async load(source, options = {}) {
     const { onProgress, worker, ...rest } = { ...wasmUrls(), ...options };
     // The worker resolves URLs against its own location: make them absolute here.
-    for (const key of ["wasmUrl", "trainerUrl", "relaxedWasmUrl", "hubUrl"]) {
+    for (const key of ["wasmUrl", "trainerUrl", "relaxedWasmUrl", "threadsWasmUrl", "hubUrl"]) {
       if (rest[key] === undefined) delete rest[key];
       else rest[key] = new URL(rest[key], baseUrl()).href;
     }

@@ -5,7 +5,7 @@ set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
 
-rm -rf pkg target/pkg-train target/pkg-relaxed
+rm -rf pkg target/pkg-train target/pkg-relaxed target/pkg-threads
 # Inference (what every page loads), then the trainer (inference + candle's autograd: several times
 # larger), which the package fetches only when a linear head is trained; the trainer is not run
 # through wasm-opt: binaryen's (JavaScript) optimiser takes minutes on it, and its output measured
@@ -17,6 +17,11 @@ relaxed_build=$!
 wasm_module pkg mobilenet_wasm opt --no-default-features
 wasm_module target/pkg-train mobilenet_wasm_train no-opt
 wait "$relaxed_build"
+# The threaded module (relaxed SIMD, atomics, shared memory), which workers of cross-origin-isolated
+# pages load; its glue is its own (it imports its memory), beside wasm-bindgen-rayon's worker
+# helper in snippets/.
+threaded wasm_module target/pkg-threads mobilenet_wasm_threads opt --no-default-features --features threads
+cp -r target/pkg-threads/mobilenet_wasm_threads{.js,.d.ts,_bg.wasm} target/pkg-threads/snippets pkg/
 cp target/pkg-train/mobilenet_wasm_train{.js,.d.ts,_bg.wasm,_bg.wasm.d.ts} pkg/
 # One JavaScript glue drives both modules, so their imports and exports must be the same.
 if ! cmp -s pkg/mobilenet_wasm.js target/pkg-relaxed/mobilenet_wasm.js; then
@@ -33,7 +38,7 @@ node --input-type=module -e '
   if (names.length !== 1000) throw new Error(`${names.length} ImageNet class names, not 1000`);
   writeFileSync("pkg/imagenet-classes.json", JSON.stringify(names) + "\n");
 ' "$MOBILENET_SHARED_DIR/weights/imagenet_classes.txt"
-for wasm in pkg/mobilenet_wasm_bg.wasm pkg/mobilenet_wasm_relaxed_bg.wasm pkg/mobilenet_wasm_train_bg.wasm; do
+for wasm in pkg/mobilenet_wasm_bg.wasm pkg/mobilenet_wasm_relaxed_bg.wasm pkg/mobilenet_wasm_threads_bg.wasm pkg/mobilenet_wasm_train_bg.wasm; do
   printf '[build] %s: %d kB, %d kB gzipped\n' "$wasm" $(( $(wc -c < $wasm) / 1024 )) $(( $(gzip -9 -c $wasm | wc -c) / 1024 ))
 done
 mkdir -p target/npm

@@ -41,3 +41,17 @@ wasm_tests() {
   CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
     cargo test -p mobilenet-wasm --target wasm32-unknown-unknown --profile wasm-test "$@"
 }
+
+# `threaded CMD…` runs a command (cargo, or a function here) for the threaded module: relaxed SIMD
+# plus atomics and shared memory, with std rebuilt for them (rust-src; RUSTC_BOOTSTRAP lets the
+# stable toolchain take -Z build-std), the thread-local storage exports wasm-bindgen's thread
+# start-up needs, and memory of at most 2 GiB (shared memory must declare a maximum), in a target
+# dir of its own.
+threaded() {
+  local link="-C link-arg=--shared-memory -C link-arg=--import-memory -C link-arg=--max-memory=2147483648"
+  local tls
+  for export in __wasm_init_tls __tls_size __tls_align __tls_base; do tls+=" -C link-arg=--export=$export"; done
+  RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=panic_abort,std \
+    RUSTFLAGS="-C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128,+relaxed-simd --cfg getrandom_backend=\"wasm_js\" $link$tls" \
+    CARGO_TARGET_DIR="$ROOT/target/threaded" "$@"
+}

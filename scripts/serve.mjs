@@ -1,8 +1,9 @@
 // Minimal static file server (no dependencies): serves a directory on 127.0.0.1 with correct MIME
-// types (application/wasm for streaming compilation) and, with `cors`, cross-origin headers so
-// pages on another origin can fetch from it, as they would from a CDN.
+// types (application/wasm for streaming compilation); with `cors`, cross-origin headers so pages
+// on another origin can fetch from it, as they would from a CDN; with `--isolate`, the headers
+// that make its pages cross-origin isolated (COOP and COEP), as threads need.
 //
-//   node scripts/serve.mjs --root DIR [--port 8080] [--cors]      (port 0: any free port)
+//   node scripts/serve.mjs --root DIR [--port 8080] [--cors] [--isolate]   (port 0: any free port)
 //   import { serve } from "./serve.mjs"; const { url, close } = await serve({ root, port: 0 });
 import { createServer } from "node:http";
 import { createReadStream, statSync } from "node:fs";
@@ -20,6 +21,12 @@ const TYPES = {
   ".jpg": "image/jpeg",
   ".svg": "image/svg+xml",
   ".txt": "text/plain; charset=utf-8",
+};
+
+/** What makes a page cross-origin isolated, so that its workers may share memory (threads). */
+export const ISOLATION_HEADERS = {
+  "Cross-Origin-Opener-Policy": "same-origin",
+  "Cross-Origin-Embedder-Policy": "require-corp",
 };
 
 export function serve({ root, port = 8080, cors = false, headers: extra = {} }) {
@@ -69,6 +76,7 @@ if (import.meta.url === pathToFileURL(process.argv[1]).href) {
     return i >= 0 ? args[i + 1] : fallback;
   };
   const root = option("--root", ".");
-  const { url } = await serve({ root, port: Number(option("--port", "8080")), cors: args.includes("--cors") });
+  const headers = args.includes("--isolate") ? ISOLATION_HEADERS : {};
+  const { url } = await serve({ root, port: Number(option("--port", "8080")), cors: args.includes("--cors"), headers });
   console.log(`serving ${resolve(root)} at ${url}/`);
 }

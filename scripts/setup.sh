@@ -17,6 +17,12 @@ if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   rustup target add wasm32-unknown-unknown
 fi
 
+# The threaded module rebuilds std with atomics (scripts/env.sh's `threaded`).
+if ! rustup component list --installed | grep -q '^rust-src'; then
+  log "adding the rust-src component"
+  rustup component add rust-src
+fi
+
 if ! wasm-bindgen --version 2>/dev/null | grep -q " $WASM_BINDGEN_VERSION\$"; then
   log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (a few minutes)"
   # Not --locked: its own lock file pins crates that no longer build with this toolchain.

@@ -6,4 +6,5 @@ bash "$ROOT/scripts/setup.sh" --no-browsers
 bash "$ROOT/scripts/build.sh"
 port="${PORT:-8080}"
 echo "[start] open http://127.0.0.1:$port/"
-exec node "$ROOT/scripts/serve.mjs" --root "$ROOT/www" --port "$port"
+# Cross-origin isolated, so that the demo's worker runs the threaded module.
+exec node "$ROOT/scripts/serve.mjs" --root "$ROOT/www" --port "$port" --isolate

@@ -23,8 +23,8 @@ test("a Vite app depending on the tarball builds, classifies and trains a head",
   copyInto(app, join(ROOT, "tests/vite-app"));
   execFileSync(join(app, "node_modules/.bin/vite"), ["build"], { cwd: app, stdio: "inherit" });
   const assets = readdirSync(join(app, "dist/assets"));
-  // Inference (SIMD128 and relaxed SIMD) and the trainer.
-  assert.equal(assets.filter((f) => f.endsWith(".wasm")).length, 3, `not three .wasm among ${assets}`);
+  // Inference (SIMD128, relaxed SIMD and threaded) and the trainer.
+  assert.equal(assets.filter((f) => f.endsWith(".wasm")).length, 4, `not four .wasm among ${assets}`);
   assert.ok(assets.some((f) => f.startsWith("worker")), `no worker among ${assets}`);
 
   const shared = await serveShared();

@@ -38,5 +38,8 @@ pub use preprocess::{Augmentation, Pixels};
 pub use transfer::LinearTrainer;
 pub use transfer::{EpochStats, Learner, TrainOptions};
 
-#[cfg(all(test, target_arch = "wasm32"))]
+#[cfg(all(test, target_arch = "wasm32", not(target_feature = "atomics")))]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+// The threaded module may wait on other threads only in a worker.
+#[cfg(all(test, target_arch = "wasm32", target_feature = "atomics"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_dedicated_worker);

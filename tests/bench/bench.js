@@ -4,7 +4,9 @@ import { Classifier, wasmMemoryBytes } from "mobilenet-wasm";
 import * as ort from "./ort/ort.wasm.min.mjs";
 import { setupTfjs, tfjsModel } from "./tfjs-models.js";
 
-ort.env.wasm.numThreads = 1;
+// Threads for every library (the 2-thread section's page is cross-origin isolated).
+const threads = Number(new URLSearchParams(location.search).get("threads") ?? 1);
+ort.env.wasm.numThreads = threads;
 ort.env.wasm.proxy = false;
 ort.env.wasm.wasmPaths = new URL("./ort/", location.href).href;
 
@@ -49,7 +51,10 @@ function input() {
 
 /**
  * Times each model with our package (the relaxed-SIMD or the SIMD128 module, as `relaxedSimd` asks)
- * and, with `withOthers`, onnxruntime-web and TensorFlow.js, all three taking turns.
+ * and, with `withOthers`, onnxruntime-web and TensorFlow.js, all three taking turns. On a page of
+ * `?threads=N` (cross-origin isolated), the others run N threads, and ours runs twice: in the page
+ * (one thread: a page's main thread may not wait on others) and in a worker with N threads
+ * (`oursThreaded`, the tensor copied there and the logits back on every run).
  */
 window.runBench = async (models, warmup, runs, { relaxedSimd, withOthers }) => {
   const tensor = input();
@@ -68,9 +73,15 @@ window.runBench = async (models, warmup, runs, { relaxedSimd, withOthers }) => {
     (await Classifier.load(modelBytes, { ...options, cache: false })).dispose();
     const reloadMs = performance.now() - reloadStart;
     const runners = { ours: () => ours.logitsFromTensor(tensor, 224, 224) };
+    let threaded;
+    if (threads > 1) {
+      threaded = await Classifier.loadInWorker(modelBytes, { ...options, cache: false, threads });
+      if (threaded.info.threads !== threads) throw new Error(`the worker runs ${threaded.info.threads} threads`);
+      runners.oursThreaded = () => threaded.logitsFromTensor(tensor, 224, 224);
+    }
     let session, feeds, tfjs;
     if (withOthers) {
-      tfjsReady ??= setupTfjs(new URL("./tfjs/", location.href).href);
+      tfjsReady ??= setupTfjs(new URL("./tfjs/", location.href).href, threads);
       await tfjsReady;
       session = await ort.InferenceSession.create(await bytes(`${shared}/${onnx}`), {
         executionProviders: ["wasm"],
@@ -85,6 +96,10 @@ window.runBench = async (models, warmup, runs, { relaxedSimd, withOthers }) => {
     result.frame = (await timeInTurns({ frame: () => ours.classify(frame) }, 3, Math.max(10, runs / 5))).frame;
     result.oursLogits = Array.from(await ours.logitsFromTensor(tensor, 224, 224));
     ours.dispose();
+    if (threaded) {
+      result.threadedLogits = Array.from(await threaded.logitsFromTensor(tensor, 224, 224));
+      threaded.dispose();
+    }
     if (withOthers) {
       result.ortLogits = Array.from((await session.run(feeds))[session.outputNames[0]].data);
       await session.release();

@@ -6,6 +6,7 @@ import { cpSync, mkdirSync, readFileSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
+import { ISOLATION_HEADERS } from "../../scripts/serve.mjs";
 import { MANIFEST, ROOT, SHARED, copyInto, installPackage, launchChromium, serveDir, serveShared, tarball } from "../support/harness.mjs";
 
 const WARMUP = 10;
@@ -38,6 +39,7 @@ for (const file of [
   "@tensorflow/tfjs-core/dist/tf-core.fesm.min.js",
   "@tensorflow/tfjs-backend-wasm/dist/tf-backend-wasm.fesm.min.js",
   "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-simd.wasm",
+  "@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm-threaded-simd.wasm",
 ]) {
   cpSync(join(ROOT, "node_modules", file), join(site, "tfjs", file.split("/").pop()));
 }
@@ -50,16 +52,18 @@ for (const m of MODELS.filter((m) => m.timm)) {
 
 const shared = await serveShared();
 const server = await serveDir(site);
+// The 2-thread section's page: cross-origin isolated, as threads need.
+const isolated = await serveDir(site, ISOLATION_HEADERS);
 // Weights from ../shared, or (converted timm folders) from the bench's own site.
-for (const m of MODELS) m.url = m.timm ? `${server.url}/${m.weights}` : `${shared.url}/${m.weights}`;
+for (const m of MODELS) m.url = m.timm ? m.weights : `${shared.url}/${m.weights}`;
 
-/** `run(page)` on `html` in a browser of its own (so nothing compiled is shared). */
-async function inFreshBrowser(html, run) {
+/** `run(page)` on `html` (of `site`) in a browser of its own (so nothing compiled is shared). */
+async function inFreshBrowser(html, run, site = server) {
   const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     page.on("pageerror", (e) => console.error(`page error: ${e.message}`));
-    await page.goto(`${server.url}/${html}?shared=${shared.url}`);
+    await page.goto(`${site.url}/${html}${html.includes("?") ? "&" : "?"}shared=${shared.url}`);
     await page.waitForFunction(() => window.benchReady === true || window.initReady === true);
     return await run(page);
   } finally {
@@ -67,13 +71,19 @@ async function inFreshBrowser(html, run) {
   }
 }
 
-const benchPage = (settings) =>
-  inFreshBrowser("index.html", (page) =>
-    page.evaluate(
-      ([models, warmup, runs, settings]) => window.runBench(models, warmup, runs, settings),
-      [MODELS, WARMUP, RUNS, settings],
-    ),
+const benchPage = (settings, threads = 1) =>
+  inFreshBrowser(
+    `index.html?threads=${threads}`,
+    (page) =>
+      page.evaluate(
+        ([models, warmup, runs, settings]) => window.runBench(models, warmup, runs, settings),
+        [MODELS, WARMUP, RUNS, settings],
+      ),
+    threads > 1 ? isolated : server,
   );
+
+/** Threads of the bench's threaded section. */
+const THREADS = 2;
 
 /**
  * Init of the first model, each time in a fresh browser (nothing compiled or cached), on a page
@@ -120,6 +130,13 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     const load = loadAverage();
     rounds.push({ ...(await benchPage({ relaxedSimd: true, withOthers: true })), load });
+  }
+  // The threaded section, rounds taking turns with the single-thread ones' order kept apart: a
+  // neighbour holding the second core makes 2-thread timings bimodal, so each round's load shows.
+  const threadedRounds = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const load = loadAverage();
+    threadedRounds.push({ ...(await benchPage({ relaxedSimd: true, withOthers: true }, THREADS)), load });
   }
   const simd128 = await benchPage({ relaxedSimd: false, withOthers: false });
   const init = { relaxed: await initTimes(true), simd128: await initTimes(false) };
@@ -174,13 +191,30 @@ try {
       widths,
     );
   });
+  console.log(`\n${THREADS} threads, on a cross-origin-isolated page: ours in a worker (the threaded module, each tensor posted there and the logits back), ort-web numThreads ${THREADS}, TF.js setThreadsCount(${THREADS}) (its threaded SIMD module), and ours single-threaded in the page, taking turns`);
+  console.log(`load average at the start of each round: ${threadedRounds.map((r) => r.load).join("; ")}`);
+  console.log("median ms of each round (ours 1 thread, ours threaded, ort-web, TF.js):");
+  row(["model", ...threadedRounds.map((_, i) => `round ${i + 1}`)], 26);
+  MODELS.forEach((m, i) => {
+    const cell = (r) => [r.ours, r.oursThreaded, r.ort, r.tfjs].map((t) => t.median.toFixed(1)).join(" ");
+    row([m.name, ...threadedRounds.map((round) => cell(round.results[i]))], 26);
+  });
+  const threadWidths = [0, 18, 18, 18, 9];
+  row(["model", "threaded÷1 thread", "threaded÷ort", "threaded÷TF.js", "|Δ| 1"], threadWidths);
+  MODELS.forEach((m, i) => {
+    const results = threadedRounds.map((round) => round.results[i]);
+    const by = (other) => spread(results.map((r) => r.oursThreaded.median / r[other].median));
+    const exact = Math.max(...results.map((r) => maxDiff(r.threadedLogits, r.oursLogits)));
+    row([m.name, by("ours"), by("ort"), by("tfjs"), exact.toExponential(1)], threadWidths);
+  });
   console.log(
-    "ours: the relaxed-SIMD module; SIMD128: the other module (a browser of its own, after the rounds);\n" +
+    "\nours: the relaxed-SIMD module; SIMD128: the other module (a browser of its own, after the rounds);\n" +
       "ours÷ort, ours÷TF.js: ratios of medians, min / median / max over the rounds (below 1: ours is faster);\n" +
       "load ms: a model built again from bytes; 640x480: classify() of an RGBA frame, preprocessing included;\n" +
-      "|Δ|: max logit difference from ours",
+      "|Δ|: max logit difference from ours; |Δ| 1: the threaded module's from the single-threaded one (relaxed SIMD both)",
   );
 } finally {
+  await isolated.close();
   await server.close();
   await shared.close();
 }

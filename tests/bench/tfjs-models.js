@@ -10,14 +10,16 @@ import * as tf from "@tensorflow/tfjs-core";
 import { setThreadsCount, setWasmPaths } from "@tensorflow/tfjs-backend-wasm";
 
 /**
- * Selects the wasm backend, single-threaded, loading its .wasm files from `wasmDir` (a URL or path
- * ending in a directory). Call once, before `tfjsModel`. Returns the tf namespace.
+ * Selects the wasm backend with `threads` threads (default 1), loading its .wasm files from
+ * `wasmDir` (a URL or path ending in a directory). Call once, before `tfjsModel`. Returns the tf
+ * namespace.
  */
-export async function setupTfjs(wasmDir) {
-  // Threads need cross-origin isolation, which the bench page does not have; pinning the flag also
-  // keeps an isolated page on the same non-threaded tfjs-backend-wasm-simd.wasm.
-  tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", false);
-  setThreadsCount(1);
+export async function setupTfjs(wasmDir, threads = 1) {
+  // One thread: pinning the flag keeps even an isolated page on the non-threaded
+  // tfjs-backend-wasm-simd.wasm. More: the threaded module, which needs cross-origin isolation,
+  // and a pool of that many threads (the backend's own default would be hardwareConcurrency / 2).
+  tf.env().set("WASM_HAS_MULTITHREAD_SUPPORT", threads > 1);
+  setThreadsCount(threads);
   setWasmPaths(wasmDir.endsWith("/") ? wasmDir : `${wasmDir}/`);
   if (!(await tf.setBackend("wasm"))) throw new Error("TF.js: the wasm backend failed to initialize");
   await tf.ready();

@@ -18,6 +18,19 @@ use crate::transfer;
 
 mod learner;
 
+/// Bytes of WebAssembly memory, which wasm never gives back (diagnostics: it must stay flat while
+/// classifying). Asked of the module, as the threaded build's memory is imported, not exported.
+#[cfg(target_arch = "wasm32")]
+#[wasm_bindgen(js_name = memoryBytes)]
+pub fn memory_bytes() -> f64 {
+    (core::arch::wasm32::memory_size(0) * 65536) as f64
+}
+
+/// `initThreadPool(n)`: starts the `n` Web Workers the threaded module's kernels split their work
+/// over (that build only). Call once, from a worker: a page's main thread may not wait on others.
+#[cfg(feature = "threads")]
+pub use wasm_bindgen_rayon::init_thread_pool;
+
 pub use learner::WasmLearner;
 #[cfg(feature = "train")]
 pub use learner::WasmTrainer;
@@ -205,7 +218,7 @@ impl WasmModel {
     }
 
     /// `{ arch, width, inputSize, interpolation, numClasses, parameters, labels, embeddingSize,
-    /// customHead }`
+    /// customHead, threads }`
     #[wasm_bindgen(getter)]
     pub fn info(&self) -> JsValue {
         let config = self.model.config();
@@ -219,6 +232,7 @@ impl WasmModel {
         set(&info, "labels", self.model.labels().is_some());
         set(&info, "embeddingSize", self.model.embedding_size() as u32);
         set(&info, "customHead", self.model.head().is_some());
+        set(&info, "threads", crate::kernels::parallel::threads() as u32);
         info.into()
     }
 

@@ -5,8 +5,11 @@
 use mobilenet_wasm::{LoadOptions, Model};
 use serde_json::Value;
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(target_feature = "atomics")))]
 wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_browser);
+// The threaded module runs where it may wait on its pool of workers: in a worker.
+#[cfg(all(target_arch = "wasm32", target_feature = "atomics"))]
+wasm_bindgen_test::wasm_bindgen_test_configure!(run_in_dedicated_worker);
 
 /// Defines a test that runs natively (`cargo test`) and in the browser (`wasm-bindgen-test-runner`, scripts/test.sh).
 #[macro_export]
@@ -21,9 +24,28 @@ macro_rules! shared_test {
         #[cfg(target_arch = "wasm32")]
         #[wasm_bindgen_test::wasm_bindgen_test]
         async fn $name() {
+            $crate::common::thread_pool().await;
             $body.await
         }
     };
+}
+
+/// Threads the threaded module's tests run on.
+pub const TEST_THREADS: usize = 2;
+
+/// Starts the threaded module's pool of workers before the first test (the other builds have
+/// none): a test of that module then splits its kernels over [`TEST_THREADS`] threads.
+#[cfg(target_arch = "wasm32")]
+pub async fn thread_pool() {
+    #[cfg(target_feature = "atomics")]
+    {
+        thread_local!(static STARTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) });
+        if !STARTED.replace(true) {
+            let start = mobilenet_wasm::wasm::init_thread_pool(TEST_THREADS);
+            wasm_bindgen_futures::JsFuture::from(start).await.unwrap();
+        }
+        assert_eq!(mobilenet_wasm::kernels::parallel::threads(), TEST_THREADS);
+    }
 }
 
 /// A file under `../shared` (relative path, e.g. `weights/imagenet_classes.txt`).

@@ -13,6 +13,7 @@ use crate::kernels::dense::DenseConv;
 use crate::kernels::depthwise::DepthwiseConv;
 use crate::kernels::finite::first_non_finite;
 use crate::kernels::matvec::LinearOp;
+use crate::kernels::parallel::in_pool;
 use crate::kernels::pointwise::{prepare_weights, PointwiseConv};
 use crate::kernels::pool::{GlobalAvgPool, SqueezeExciteOp};
 use crate::kernels::residual::ResidualAdd;
@@ -29,11 +30,14 @@ fn count_multiply_adds(n: u64) {
     MULTIPLY_ADDS.with(|c| c.set(c.get() + n));
 }
 
-/// The multiply-adds counted on this thread while `run` ran.
-pub fn counting_multiply_adds<T>(run: impl FnOnce() -> T) -> (T, u64) {
-    let before = MULTIPLY_ADDS.with(|c| c.get());
-    let result = run();
-    (result, MULTIPLY_ADDS.with(|c| c.get()) - before)
+/// The multiply-adds counted while `run` ran: on the thread that runs the layers, which is the
+/// pool's where there is one (a forward pass runs there, see [`in_pool`]).
+pub fn counting_multiply_adds<T: Send>(run: impl FnOnce() -> T + Send) -> (T, u64) {
+    in_pool(|| {
+        let before = MULTIPLY_ADDS.with(|c| c.get());
+        let result = run();
+        (result, MULTIPLY_ADDS.with(|c| c.get()) - before)
+    })
 }
 
 /// What every layer builder needs besides its own shape.

@@ -7,6 +7,7 @@ use crate::config::{Architecture, LoadOptions, ModelConfig};
 use crate::error::{Error, Result};
 use crate::head::{Backbone, Head, HEAD_KEY, HEAD_PREFIX};
 use crate::kernels::finite::first_non_finite;
+use crate::kernels::parallel::in_pool;
 use crate::models::{self, Network};
 use crate::prediction::{top_k, Prediction};
 use crate::preprocess::{Augmentation, ImageReader, Pixels, Preprocess};
@@ -159,11 +160,11 @@ impl Model {
     pub fn logits_nchw(&self, input: &[f32], shape: [usize; 4]) -> Result<Vec<Vec<f32>>> {
         let x = self.input_tensor(input, shape)?;
         match &self.head {
-            Some(head) => finite_rows(self.network.embed(&x)?, "embedding")?
+            Some(head) => finite_rows(in_pool(|| self.network.embed(&x))?, "embedding")?
                 .iter()
                 .map(|e| head.logits(e))
                 .collect(),
-            None => finite_rows(self.network.forward(&x)?, "logits"),
+            None => finite_rows(in_pool(|| self.network.forward(&x))?, "logits"),
         }
     }
 
@@ -171,7 +172,7 @@ impl Model {
     /// same rule for non-finite values as [`Self::logits_nchw`].
     pub fn embed_nchw(&self, input: &[f32], shape: [usize; 4]) -> Result<Vec<Vec<f32>>> {
         let x = self.input_tensor(input, shape)?;
-        finite_rows(self.network.embed(&x)?, "embedding")
+        finite_rows(in_pool(|| self.network.embed(&x))?, "embedding")
     }
 
     /// Multiply-adds of one forward pass at `height × width` (convolutions and linear layers).

@@ -11,11 +11,12 @@ use rayon::prelude::*;
 /// Whether this build has threads to split work over.
 const THREADS: bool = cfg!(any(not(target_arch = "wasm32"), target_feature = "atomics"));
 
-/// Work below this many multiply-adds runs on one thread: waking the others would cost more.
-const MIN_PARALLEL_WORK: usize = 1 << 16;
+/// Work below this many multiply-adds (about 0.1 ms) runs on one thread: handing it to the others
+/// would cost more than it saves.
+const MIN_PARALLEL_WORK: usize = 1 << 20;
 
-/// Runs per thread: a few, so that a thread that finished early takes another's.
-const RUNS_PER_THREAD: usize = 4;
+/// Runs per thread: two, so that a thread that finished early takes another's half.
+const RUNS_PER_THREAD: usize = 2;
 
 /// The threads kernels split their work over (1 without threads).
 pub fn threads() -> usize {
@@ -23,6 +24,18 @@ pub fn threads() -> usize {
         rayon::current_num_threads()
     } else {
         1
+    }
+}
+
+/// Runs `work` on one of the pool's threads where there is a pool, else here. A forward pass runs
+/// this way, so that each layer's split starts from inside the pool: the thread that splits it
+/// takes the first half itself and, if the other thread is slow to wake, the second too, where
+/// a split started from outside would wait for a sleeping thread to wake for every layer.
+pub fn in_pool<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    if threads() > 1 && rayon::current_thread_index().is_none() {
+        rayon::scope(|_| work())
+    } else {
+        work()
     }
 }
 

@@ -53,6 +53,13 @@ async function usage(video: HTMLVideoElement, canvas: OffscreenCanvas, frame: Vi
   });
   const info: ModelInfo = plain.info;
   const simd: "relaxed-simd" | "simd128" = info.simd;
+  const threaded = await Classifier.loadInWorker("timm/mobilenetv3_small_100.lamb_in1k", {
+    threads: 2,
+    threadsWasmUrl: new URL("https://cdn.example/mobilenet_wasm_threads_bg.wasm"),
+  });
+  const threads: number = threaded.info.threads;
+  const nonFinite: ErrorCode = "NON_FINITE";
+  console.log(threads, nonFinite);
   const top: Prediction[] = await classifier.classify(video, { topK: 3 });
   const label: string | null = top[0].label;
   const logits: Float32Array = await classifier.logits(canvas);
@@ -98,6 +105,8 @@ async function usage(video: HTMLVideoElement, canvas: OffscreenCanvas, frame: Vi
   await Classifier.load("/m", { arch: "resnet50" });
   // @ts-expect-error: relaxedSimd is a boolean
   await Classifier.load("/m", { relaxedSimd: "yes" });
+  // @ts-expect-error: threads is a number
+  await Classifier.loadInWorker("/m", { threads: "2" });
   // @ts-expect-error: padding is "torch" or "tf"
   await Classifier.load("/m", { padding: "same" });
   // @ts-expect-error: a string is not an image

@@ -10,6 +10,7 @@
 // (harness.mjs's serveSite/serveShared log requests, stand in for files, and add watch.js to the
 // pages the WebDriver engines get, which keeps what the page logs as an error).
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { createServer, connect } from "node:net";
 import { chromium } from "playwright-core";
@@ -203,20 +204,37 @@ const encode = (value) => JSON.stringify(value === undefined ? UNDEFINED : value
 const decode = (text) => JSON.parse(text, (k, v) => (v === UNDEFINED ? undefined : v));
 
 /**
- * `fn(arg)` in the page, awaited, through WebDriver's asynchronous script: its source is put in
- * the script as written (no eval in the page, which a Content-Security-Policy may forbid), the
- * argument and the result go as JSON (undefined kept as such).
+ * The functions the tests run in pages, by key: the test servers answer `/__mnw_fn/KEY.js` with
+ * the module `export default (SOURCE);`, which watch.js's `__mnwCall` imports and calls in the
+ * page's own realm. (A WebDriver script runs in a realm of the driver's in Firefox, where typed
+ * arrays it makes are not the page's, and the package rejects them; a module from the page's
+ * origin also passes a Content-Security-Policy that forbids eval.)
+ */
+export const PAGE_FUNCTIONS = new Map();
+
+function pageFunction(fn) {
+  const source = fn.toString();
+  const key = createHash("sha1").update(source).digest("hex");
+  PAGE_FUNCTIONS.set(key, `export default (${source});\n`);
+  return key;
+}
+
+/**
+ * `fn(arg)` in the page, awaited, through WebDriver's asynchronous script: by watch.js's
+ * `__mnwCall` where the page has it, else in the script itself (pages not from a test server, such
+ * as about:blank). The argument and the result go as JSON (undefined kept as such).
  */
 function scriptOf(fn) {
-  return `const done = arguments[arguments.length - 1];
+  return `const [key, arg, done] = arguments;
 const U = ${JSON.stringify(UNDEFINED)};
-const arg = JSON.parse(arguments[0], (k, v) => (v === U ? undefined : v));
-Promise.resolve()
-  .then(() => (${fn.toString()})(arg))
-  .then(
-    (value) => done({ value: JSON.stringify(value === undefined ? U : value, (k, v) => (v === undefined ? U : v)) }),
-    (error) => done({ error: String(error?.message ?? error) + "\\n" + (error?.stack ?? "") }),
-  );`;
+const fail = (error) => done({ error: String(error?.message ?? error) + "\\n" + (error?.stack ?? "") });
+if (window.__mnwCall) {
+  window.__mnwCall(key, arg).then((value) => done({ value }), fail);
+} else {
+  Promise.resolve()
+    .then(() => (${fn.toString()})(JSON.parse(arg, (k, v) => (v === U ? undefined : v))))
+    .then((value) => done({ value: JSON.stringify(value === undefined ? U : value, (k, v) => (v === undefined ? U : v)) }), fail);
+}`;
 }
 
 async function webDriverBrowser(driver, stop) {
@@ -321,7 +339,7 @@ class WebDriverPage {
 
   async evaluate(fn, arg) {
     await this.#focus();
-    const result = await this.driver.executeAsyncScript(scriptOf(fn), encode(arg));
+    const result = await this.driver.executeAsyncScript(scriptOf(fn), pageFunction(fn), encode(arg));
     if (result.error !== undefined) throw new Error(`in the page: ${result.error}`);
     return decode(result.value);
   }
@@ -349,7 +367,16 @@ class WebDriverPage {
   async hover(selector) {
     this.#hovered = selector;
     await this.#focus();
-    await this.driver.actions().move({ origin: await this.#find(selector) }).perform();
+    const element = await this.#find(selector);
+    // Playwright scrolls the element into view first; WebDriver's pointer moves do not.
+    await this.driver.executeScript("arguments[0].scrollIntoView({ block: 'center' })", element);
+    await this.driver.actions().move({ origin: element }).perform();
+  }
+
+  /** Focuses `selector` and presses `key` (WebDriver's key down and up). */
+  async press(selector, key) {
+    await this.#focus();
+    await (await this.#find(selector)).sendKeys(key);
   }
 
   async fill(selector, value) {

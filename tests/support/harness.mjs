@@ -7,7 +7,7 @@ import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { serve } from "../../scripts/serve.mjs";
 import { chromium } from "playwright-core";
-import { CHROMIUM_FLAGS, ENGINE, WEBDRIVER } from "./browsers.mjs";
+import { CHROMIUM_FLAGS, ENGINE, PAGE_FUNCTIONS, WEBDRIVER } from "./browsers.mjs";
 
 export { ENGINE, ENGINES, WEBDRIVER, launchBrowser } from "./browsers.mjs";
 
@@ -71,10 +71,14 @@ const WATCH = readFileSync(join(ROOT, "tests/support/watch.js"));
  * The test servers see every request first: they log its path (`requests`, which the tests read
  * in every engine, since only Playwright sees a page's requests), answer the paths in `routes` (a
  * file, or null for a 404) in place of the directory's files, and in the WebDriver engines add
- * watch.js to each page before its own scripts.
+ * watch.js to each page before its own scripts, and the functions the tests run in pages.
  */
 function testServer(options) {
   const server = { requests: [], routes: {} };
+  /** Sets the routes (a server's copy made with {...server} shares its requests, not its routes). */
+  server.route = (routes) => {
+    server.routes = routes;
+  };
   const intercept = (req, res, headers) => {
     let path;
     try {
@@ -92,6 +96,11 @@ function testServer(options) {
     if (!WEBDRIVER) return false;
     if (path === "/__mnw_watch.js") {
       res.writeHead(200, { ...headers, "Content-Type": "text/javascript" }).end(WATCH);
+      return true;
+    }
+    const fn = /^\/__mnw_fn\/(\w+)\.js$/.exec(path);
+    if (fn && PAGE_FUNCTIONS.has(fn[1])) {
+      res.writeHead(200, { ...headers, "Content-Type": "text/javascript" }).end(PAGE_FUNCTIONS.get(fn[1]));
       return true;
     }
     const file = join(options.root, path.endsWith("/") ? `${path}index.html` : path);

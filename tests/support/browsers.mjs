@@ -76,11 +76,11 @@ export async function launchBrowser({ camera } = {}) {
       close: () => browser.close(),
       async newPage(options = {}) {
         const context = await browser.newContext(options.viewport ? { viewport: options.viewport } : {});
-        return chromiumPage(await context.newPage(), context);
+        return chromiumPage(await context.newPage());
       },
       async newContext() {
         const context = await browser.newContext();
-        return { context, newPage: async () => chromiumPage(await context.newPage(), context) };
+        return { context, newPage: async () => chromiumPage(await context.newPage()) };
       },
     };
   }
@@ -88,7 +88,7 @@ export async function launchBrowser({ camera } = {}) {
 }
 
 /** Playwright's page, with the few methods the WebDriver pages have that Playwright has not. */
-function chromiumPage(page, context) {
+function chromiumPage(page) {
   const errors = [];
   const requested = [];
   let expected = /$^/;
@@ -98,7 +98,6 @@ function chromiumPage(page, context) {
   });
   page.on("request", (r) => requested.push(r.url()));
   return Object.assign(page, {
-    context,
     /** Errors the page logged; failed requests to URLs matching `expected` are not errors. */
     expectErrorsFrom(pattern) {
       expected = pattern;
@@ -440,8 +439,16 @@ class WebDriverPage {
   async saveDownload(selector, path) {
     const before = await this.evaluate(() => window.__mnwDownloads.length);
     await this.click(selector);
-    const bytes = await this.waitForFunction((n) => window.__mnwDownloads[n]?.bytes, before, { timeout: 30_000 });
-    writeFileSync(path, Buffer.from(bytes));
+    const download = await this.waitForFunction(
+      (n) => {
+        const d = window.__mnwDownloads[n];
+        return (d?.bytes || d?.error) && d;
+      },
+      before,
+      { timeout: 30_000 },
+    );
+    if (download.error) throw new Error(`the download ${download.name} could not be read: ${download.error}`);
+    writeFileSync(path, Buffer.from(download.bytes));
   }
 
   async close() {

@@ -18,14 +18,24 @@
     const value = await fn(JSON.parse(arg, (k, v) => (v === U ? undefined : v)));
     return JSON.stringify(value === undefined ? U : value, (k, v) => (v === undefined ? U : v));
   };
-  // A download link's file is kept in the page instead of being saved by the browser.
+  // A download link's file is kept in the page instead of being saved by the browser (its blob,
+  // as URL.createObjectURL made it, or else what its URL gives).
+  const blobs = new Map();
+  const createObjectURL = URL.createObjectURL;
+  URL.createObjectURL = (object) => {
+    const url = createObjectURL(object);
+    if (object instanceof Blob) blobs.set(url, object);
+    return url;
+  };
   const click = HTMLAnchorElement.prototype.click;
   HTMLAnchorElement.prototype.click = function () {
     if (!this.download) return click.call(this);
-    const download = { name: this.download, bytes: null };
+    const download = { name: this.download, bytes: null, error: null };
     window.__mnwDownloads.push(download);
-    fetch(this.href)
-      .then((r) => r.arrayBuffer())
-      .then((b) => (download.bytes = Array.from(new Uint8Array(b))));
+    const blob = blobs.get(this.href);
+    (blob ? blob.arrayBuffer() : fetch(this.href).then((r) => r.arrayBuffer())).then(
+      (b) => (download.bytes = Array.from(new Uint8Array(b))),
+      (e) => (download.error = String(e)),
+    );
   };
 })();

@@ -476,7 +476,11 @@ test("Teach mode (Firefox, WebKit): a class taught from the camera while held, t
     // Export the head, forget the classes, import it again: the classes and answers come back.
     const saved = join(WORK, `teach-head-${ENGINE}.safetensors`);
     await page.saveDownload("#export-head", saved);
-    for (const label of ["camera", "cat", "mug"]) await page.click(`#classes li[data-label="${label}"] .remove`);
+    // One at a time: WebDriver, unlike Playwright, does not wait for the list to settle.
+    for (const label of ["camera", "cat", "mug"]) {
+      await page.click(`#classes li[data-label="${label}"] .remove`);
+      await page.waitForFunction((label) => !document.querySelector(`#classes li[data-label="${label}"]`), label);
+    }
     await page.waitForFunction(() => document.querySelectorAll("#classes li").length === 0);
     await page.setInputFiles("#import-head", saved);
     await page.waitForFunction(() => /^Imported 3 classes/.test(document.getElementById("train-status").textContent));

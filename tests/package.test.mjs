@@ -101,7 +101,10 @@ test("loads each trained model over HTTP, reporting progress", async () => {
       },
       { name, options },
     );
-    assert.ok(progress.length > 2, `${name}: ${progress.length} progress events`);
+    // Chromium and Firefox hand the body over in chunks; WebKit hands over what has arrived, which
+    // from this local server is often the whole file at once: there no event need come between
+    // the first and the last (seen: 2 events for 10 MB on a quiet machine, more on a busy one).
+    assert.ok(ENGINE === "webkit" ? progress.length >= 2 : progress.length > 2, `${name}: ${progress.length} progress events`);
     assert.deepEqual(progress[0], [0, size]);
     assert.deepEqual(progress.at(-1), [size, size]);
     for (let i = 1; i < progress.length; i++) assert.ok(progress[i][0] >= progress[i - 1][0]);

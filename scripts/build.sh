@@ -12,15 +12,17 @@ rm -rf pkg target/pkg-train target/pkg-relaxed target/pkg-threads
 # larger gzipped (665 against 636 kB). Beside them, in its own target dir and in parallel (link-time
 # optimisation leaves a core idle), inference again with relaxed SIMD (fused multiply-add), which
 # browsers that validate it load instead.
+# Then the threaded module (relaxed SIMD, atomics, shared memory), which workers of
+# cross-origin-isolated pages load, in its own target dir beside the trainer; its glue is its own
+# (it imports its memory), next to wasm-bindgen-rayon's worker helper in snippets/.
 relaxed wasm_module target/pkg-relaxed mobilenet_wasm opt --no-default-features &
 relaxed_build=$!
 wasm_module pkg mobilenet_wasm opt --no-default-features
-wasm_module target/pkg-train mobilenet_wasm_train no-opt
 wait "$relaxed_build"
-# The threaded module (relaxed SIMD, atomics, shared memory), which workers of cross-origin-isolated
-# pages load; its glue is its own (it imports its memory), beside wasm-bindgen-rayon's worker
-# helper in snippets/.
-threaded wasm_module target/pkg-threads mobilenet_wasm_threads opt --no-default-features --features threads
+threaded wasm_module target/pkg-threads mobilenet_wasm_threads opt --no-default-features --features threads &
+threaded_build=$!
+wasm_module target/pkg-train mobilenet_wasm_train no-opt
+wait "$threaded_build"
 cp -r target/pkg-threads/mobilenet_wasm_threads{.js,.d.ts,_bg.wasm} target/pkg-threads/snippets pkg/
 cp target/pkg-train/mobilenet_wasm_train{.js,.d.ts,_bg.wasm,_bg.wasm.d.ts} pkg/
 # One JavaScript glue drives both modules, so their imports and exports must be the same.

@@ -29,10 +29,15 @@ export const ISOLATION_HEADERS = {
   "Cross-Origin-Embedder-Policy": "require-corp",
 };
 
-export function serve({ root, port = 8080, cors = false, headers: extra = {} }) {
+/**
+ * `intercept(req, res, headers)`, if given, sees each request first and returns true when it has
+ * answered it (the page tests log requests, stand in for files and add a script to pages).
+ */
+export function serve({ root, port = 8080, cors = false, headers: extra = {}, intercept }) {
   root = resolve(root);
   const server = createServer((req, res) => {
     const headers = { ...extra, ...(cors ? { "Access-Control-Allow-Origin": "*" } : {}) };
+    if (intercept?.(req, res, headers)) return;
     let path;
     try {
       path = decodeURIComponent(new URL(req.url, "http://x").pathname);

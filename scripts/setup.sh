@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of everything the build and the tests need, on a fresh machine or this one.
 # Installs only what is missing, so a second run makes no network requests.
-#   --no-browsers   skip Chromium/Firefox and their drivers (enough to build and serve the demo)
+#   --no-browsers   skip the browsers and their drivers (enough to build and serve the demo)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -36,7 +36,8 @@ fi
 
 if (( browsers )); then
   missing=()
-  for pkg in chromium chromium-driver firefox-esr; do
+  # WebKitGTK's WebDriver brings its MiniBrowser, which needs an X display: Xvfb.
+  for pkg in chromium chromium-driver firefox-esr webkit2gtk-driver xvfb; do
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
   done
   if (( ${#missing[@]} )); then

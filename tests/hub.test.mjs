@@ -1,6 +1,8 @@
 // Models from the Hugging Face Hub by id, as a user loads them: the packed package in a plain page
 // asks https://huggingface.co (answered from ../shared/reference/timm by Playwright routing) or a
 // `hubUrl` server (which, like the Hub, redirects to its storage), in the page and in a worker.
+// Playwright's routing is Chromium's only: in Firefox and WebKit "the Hub" is a second such server,
+// given as `hubUrl` to every load (the page's `hubOptions`), and the same assertions hold.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
@@ -10,15 +12,15 @@ import { HUB_MODELS, DEFAULT_MODEL } from "../pkg-template/models.js";
 import {
   ROOT,
   SHARED,
+  WEBDRIVER,
   copyInto,
   installPackage,
-  launchChromium,
+  launchBrowser,
   maxAbsDiff,
   npy,
   serveDir,
   serveShared,
   sharedFile,
-  watchConsole,
 } from "./support/harness.mjs";
 import { HUB, routeHub, serveHub, timmFolder } from "./support/hub.mjs";
 
@@ -60,7 +62,9 @@ const BROKEN = {
   },
 };
 
-let shared, site, hub, browser, context, page, errors, requested;
+let shared, site, hub, hubMain, browser, page, requested;
+/** Where the page's Hub is: https://huggingface.co (routed) in Chromium, a local server elsewhere. */
+let HUB_BASE = HUB;
 
 before(async () => {
   const dir = installPackage("hub-site");
@@ -68,19 +72,27 @@ before(async () => {
   shared = await serveShared();
   site = await serveDir(dir);
   hub = await serveHub(BROKEN);
-  browser = await launchChromium();
-  context = await browser.newContext();
-  requested = await routeHub(context, BROKEN);
+  browser = await launchBrowser();
+  const context = await browser.newContext();
+  if (WEBDRIVER) {
+    hubMain = await serveHub(BROKEN);
+    requested = hubMain.requested;
+    HUB_BASE = hubMain.url;
+  } else {
+    requested = await routeHub(context.context, BROKEN);
+  }
   page = await context.newPage();
   // The bad-repository tests make the browser log their failed requests.
-  errors = watchConsole(page, new RegExp(`^(${HUB}|${hub.url})/`));
+  page.expectErrorsFrom(new RegExp(`^(${HUB}|${hub.url})/`));
   await page.goto(`${site.url}/index.html?shared=${shared.url}`);
   await page.waitForFunction(() => window.pageReady === true);
+  await page.evaluate((hubUrl) => (window.hubOptions = hubUrl ? { hubUrl } : {}), hubMain?.url);
 });
 
 after(async () => {
+  const errors = await page?.consoleErrors();
   await browser?.close();
-  await Promise.all([site?.close(), shared?.close(), hub?.close()]);
+  await Promise.all([site?.close(), shared?.close(), hub?.close(), hubMain?.close()]);
   assert.deepEqual(errors, [], "the page logged errors");
 });
 
@@ -123,7 +135,7 @@ test("every tested Hub model loads by id from huggingface.co and computes timm's
     const size = statSync(join(SHARED, "reference/timm", timmFolder(model.id), "model.safetensors")).size;
     const { info, progress, top } = await page.evaluate(async (id) => {
       const progress = [];
-      window.hubModel = await mnw.Classifier.load(id, { onProgress: (...p) => progress.push(p) });
+      window.hubModel = await mnw.Classifier.load(id, { ...hubOptions, onProgress: (...p) => progress.push(p) });
       const top = await hubModel.classify((await forms("coffee.png")).raw, { topK: 5 });
       return { info: hubModel.info, progress, top };
     }, model.id);
@@ -147,17 +159,17 @@ test("every tested Hub model loads by id from huggingface.co and computes timm's
 test("a second load comes from Cache Storage; revision and cache: false are honoured", async () => {
   const id = "timm/mobilenetv2_050.lamb_in1k";
   const before = requested.length;
-  await page.evaluate(async (id) => (await mnw.Classifier.load(id)).dispose(), id);
+  await page.evaluate(async (id) => (await mnw.Classifier.load(id, hubOptions)).dispose(), id);
   assert.deepEqual(requested.slice(before), [], "nothing downloaded again");
-  await page.evaluate(async (id) => (await mnw.Classifier.load(id, { revision: "v2", cache: false })).dispose(), id);
+  await page.evaluate(async (id) => (await mnw.Classifier.load(id, { ...hubOptions, revision: "v2", cache: false })).dispose(), id);
   const fetched = requested.slice(before);
-  assert.ok(fetched.includes(`${HUB}/${id}/resolve/v2/config.json`), fetched.join("\n"));
-  assert.ok(fetched.includes(`${HUB}/${id}/resolve/v2/model.safetensors`), fetched.join("\n"));
+  assert.ok(fetched.includes(`${HUB_BASE}/${id}/resolve/v2/config.json`), fetched.join("\n"));
+  assert.ok(fetched.includes(`${HUB_BASE}/${id}/resolve/v2/model.safetensors`), fetched.join("\n"));
 });
 
 test("label_names in a config.json name the classes, in place of ImageNet's", async () => {
   const top = await page.evaluate(async () => {
-    const clf = await mnw.Classifier.load("timm/mobilenetv4_conv_small.named", { cache: false });
+    const clf = await mnw.Classifier.load("timm/mobilenetv4_conv_small.named", { ...hubOptions, cache: false });
     const [best] = await clf.classify((await forms("coffee.png")).raw, { topK: 1 });
     clf.dispose();
     return best;
@@ -175,9 +187,9 @@ test("integrity is checked on the Hub's model.safetensors", async () => {
       const code = (p) => p.then((c) => (c.dispose(), "ok"), (e) => e.code);
       const wrong = integrity.replace(/^sha256-./, (m) => (m.endsWith("A") ? "sha256-B" : "sha256-A"));
       return {
-        right: await code(mnw.Classifier.load(id, { integrity, cache: false })),
-        wrong: await code(mnw.Classifier.load(id, { integrity: wrong, cache: false })),
-        wrongInWorker: await code(mnw.Classifier.loadInWorker(id, { integrity: wrong, cache: false })),
+        right: await code(mnw.Classifier.load(id, { ...hubOptions, integrity, cache: false })),
+        wrong: await code(mnw.Classifier.load(id, { ...hubOptions, integrity: wrong, cache: false })),
+        wrongInWorker: await code(mnw.Classifier.loadInWorker(id, { ...hubOptions, integrity: wrong, cache: false })),
       };
     },
     { id, integrity },
@@ -203,8 +215,8 @@ test("loadInWorker takes Hub ids (and hubUrl) and gives the page's answers", asy
     async ({ id, hubUrl }) => {
       const { raw } = await forms("astronaut.png");
       let events = 0;
-      const here = await mnw.Classifier.load(id);
-      const there = await mnw.Classifier.loadInWorker(id, { onProgress: () => events++ });
+      const here = await mnw.Classifier.load(id, hubOptions);
+      const there = await mnw.Classifier.loadInWorker(id, { ...hubOptions, onProgress: () => events++ });
       const mirrored = await mnw.Classifier.loadInWorker(id, { hubUrl, cache: false });
       const out = {
         info: there.info,
@@ -228,8 +240,8 @@ test("loadInWorker takes Hub ids (and hubUrl) and gives the page's answers", asy
 
 test("Classifier.load() with no source loads the default Hub model", async () => {
   const result = await page.evaluate(async () => {
-    const here = await mnw.Classifier.load();
-    const there = await mnw.Classifier.loadInWorker();
+    const here = await mnw.Classifier.load(undefined, hubOptions);
+    const there = await mnw.Classifier.loadInWorker(undefined, hubOptions);
     const out = {
       here: here.info.arch,
       there: there.info.arch,
@@ -250,7 +262,7 @@ test("Classifier.load() with no source loads the default Hub model", async () =>
 test("a missing repository, one without safetensors, and configs we cannot honour are typed errors", async () => {
   const result = await page.evaluate(async ({ hubUrl }) => {
     const fail = (source, options = {}, load = mnw.Classifier.load.bind(mnw.Classifier)) =>
-      load(source, { cache: false, ...options }).then(
+      load(source, { cache: false, ...hubOptions, ...options }).then(
         () => ({ code: "ok" }),
         (e) => ({ code: e.code, message: e.message, status: e.status }),
       );
@@ -281,10 +293,10 @@ test("a missing repository, one without safetensors, and configs we cannot honou
     inWorker: "BAD_CONFIG",
   });
   assert.equal(result.missing.status, 401);
-  assert.ok(result.missing.message.includes(`${HUB}/timm/no_such_model.in1k/resolve/main/config.json`), result.missing.message);
+  assert.ok(result.missing.message.includes(`${HUB_BASE}/timm/no_such_model.in1k/resolve/main/config.json`), result.missing.message);
   assert.ok(result.missingThere.message.includes(hub.url), result.missingThere.message);
   assert.ok(
-    result.noSafetensors.message.includes(`${HUB}/timm/mobilenetv4_conv_small.pytorch_only/resolve/main/model.safetensors`),
+    result.noSafetensors.message.includes(`${HUB_BASE}/timm/mobilenetv4_conv_small.pytorch_only/resolve/main/model.safetensors`),
     result.noSafetensors.message,
   );
   for (const key of ["lanczos", "inWorker"]) assert.match(result[key].message, /pretrained_cfg\.interpolation/);
@@ -295,13 +307,13 @@ test("a missing repository, one without safetensors, and configs we cannot honou
 test("a learner on a Hub model exports one self-describing model file of your classes", async () => {
   const result = await page.evaluate(async () => {
     const id = "timm/mobilenetv2_050.lamb_in1k";
-    const clf = await mnw.Classifier.load(id);
+    const clf = await mnw.Classifier.load(id, hubOptions);
     const learner = await clf.learner({ head: "knn", k: 1 });
     const cat = (await forms("chelsea.png")).raw;
     const mug = (await forms("coffee.png")).raw;
     await learner.addExample(cat, "cat");
     await learner.addExample(mug, "mug");
-    const file = await learner.exportModel(id);
+    const file = await learner.exportModel(id, hubOptions);
     const mine = await mnw.Classifier.load(file);
     const out = { info: mine.info, top: (await mine.classify(mug, { topK: 1 }))[0].label };
     for (const c of [mine, learner, clf]) c.dispose();

@@ -1,6 +1,7 @@
-// Transfer learning through the npm package in headless Chromium: MobileNetV2 features of the real
-// handwritten digits in ../shared/datasets/digits (drawn and split as its README says), both heads,
-// export/import, the backbone+head model file, the worker variant and the typed errors.
+// Transfer learning through the npm package in this run's engine (Chromium, Firefox or WebKit):
+// MobileNetV2 features of the real handwritten digits in ../shared/datasets/digits (drawn and split
+// as its README says), both heads, export/import, the backbone+head model file, the worker variant
+// and the typed errors.
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -11,10 +12,9 @@ import {
   SHARED,
   copyInto,
   installPackage,
-  launchChromium,
+  launchBrowser,
   serveDir,
   serveShared,
-  watchConsole,
 } from "./support/harness.mjs";
 
 /** `numpy.random.RandomState(seed).permutation(n)`: MT19937 (init_genrand), numpy's legacy shuffle. */
@@ -66,16 +66,15 @@ function digits() {
 }
 
 const V2 = "weights/mobilenetv2_100.safetensors";
-let shared, site, browser, page, errors;
+let shared, site, browser, page;
 
 before(async () => {
   const dir = installPackage("learner-site");
   copyInto(dir, join(ROOT, "tests/page"));
   shared = await serveShared();
   site = { ...(await serveDir(dir)), dir };
-  browser = await launchChromium();
+  browser = await launchBrowser();
   page = await browser.newPage();
-  errors = watchConsole(page);
   await page.goto(`${site.url}/index.html?shared=${shared.url}`);
   await page.waitForFunction(() => window.pageReady === true);
   const all = digits();
@@ -94,6 +93,7 @@ before(async () => {
 });
 
 after(async () => {
+  const errors = await page?.consoleErrors();
   await browser?.close();
   await site?.close();
   await shared?.close();

@@ -1,37 +1,46 @@
 // The npm package as a user gets it: the packed tarball npm-installed into a plain page, driven in
-// headless Chromium, loading the real models over HTTP from another origin.
+// this run's engine (Chromium, Firefox or WebKit: support/browsers.mjs), loading the real models
+// over HTTP from another origin.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { statSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
 import {
+  ENGINE,
   IMAGES,
   MODELS,
   ROOT,
   SHARED,
   copyInto,
   installPackage,
-  launchChromium,
+  launchBrowser,
   maxAbsDiff,
   reference,
   serveDir,
   serveShared,
   sharedFile,
   tolerance,
-  watchConsole,
 } from "./support/harness.mjs";
 
-let shared, site, browser, page, errors;
+/**
+ * Whether the engine has relaxed SIMD: Chromium since 114, Firefox since 145; WebKit (2.50 here,
+ * and Safari) does not validate relaxed_madd, so the package gives it the SIMD128 module.
+ */
+const RELAXED = { chromium: true, firefox: true, webkit: false }[ENGINE];
+const AUTO_SIMD = RELAXED ? "relaxed-simd" : "simd128";
+const AUTO_WASM = RELAXED ? "mobilenet_wasm_relaxed_bg.wasm" : "mobilenet_wasm_bg.wasm";
+
+let shared, site, browser, page;
 
 before(async () => {
   const dir = installPackage("site");
   copyInto(dir, join(ROOT, "tests/page"));
   shared = await serveShared();
   site = { ...(await serveDir(dir)), dir };
-  browser = await launchChromium();
+  browser = await launchBrowser();
   page = await browser.newPage();
-  errors = watchConsole(page, /no-such-model/);
+  page.expectErrorsFrom(/no-such-model/);
   await page.goto(`${site.url}/index.html?shared=${shared.url}`);
   await page.waitForFunction(() => window.pageReady === true);
   // One main-thread classifier per trained model, for the tests below.
@@ -45,6 +54,7 @@ before(async () => {
 });
 
 after(async () => {
+  const errors = await page?.consoleErrors();
   await browser?.close();
   await site?.close();
   await shared?.close();
@@ -53,19 +63,26 @@ after(async () => {
 
 /**
  * A new page of the site, which has loaded no wasm yet (the first load of a page picks the module).
- * `routes` maps URL globs to the package's .wasm file served there, or to null to refuse them.
- * Returns the page and the paths of the .wasm files it requests.
+ * `routes` maps the site's paths to the package's .wasm file served there, or to null for a 404
+ * (the site's server answers them: Playwright's routing is Chromium's only).
+ * Returns the page and the paths of the .wasm files the site served from then on (`wasmRequests`,
+ * read once the page is done: the page's and its workers' requests).
  */
 async function freshPage(routes = {}) {
   const fresh = await browser.newPage();
-  const wasmRequests = [];
-  fresh.on("request", (r) => r.url().endsWith(".wasm") && wasmRequests.push(new URL(r.url()).pathname));
-  for (const [glob, file] of Object.entries(routes)) {
-    const path = file && join(site.dir, "node_modules/mobilenet-wasm", file);
-    await fresh.route(glob, (route) => (path ? route.fulfill({ path, contentType: "application/wasm" }) : route.abort()));
-  }
+  site.route(
+    Object.fromEntries(
+      Object.entries(routes).map(([path, file]) => [path, file && join(site.dir, "node_modules/mobilenet-wasm", file)]),
+    ),
+  );
+  const from = site.requests.length;
   await fresh.goto(`${site.url}/index.html?shared=${shared.url}`);
   await fresh.waitForFunction(() => window.pageReady === true);
+  const wasmRequests = {
+    get list() {
+      return site.requests.slice(from).filter((path) => path.endsWith(".wasm"));
+    },
+  };
   return { fresh, wasmRequests };
 }
 
@@ -84,7 +101,10 @@ test("loads each trained model over HTTP, reporting progress", async () => {
       },
       { name, options },
     );
-    assert.ok(progress.length > 2, `${name}: ${progress.length} progress events`);
+    // Chromium and Firefox hand the body over in chunks; WebKit hands over what has arrived, which
+    // from this local server is often the whole file at once: there no event need come between
+    // the first and the last (seen: 2 events for 10 MB on a quiet machine, more on a busy one).
+    assert.ok(ENGINE === "webkit" ? progress.length >= 2 : progress.length > 2, `${name}: ${progress.length} progress events`);
     assert.deepEqual(progress[0], [0, size]);
     assert.deepEqual(progress.at(-1), [size, size]);
     for (let i = 1; i < progress.length; i++) assert.ok(progress[i][0] >= progress[i - 1][0]);
@@ -100,6 +120,15 @@ test("loads each trained model over HTTP, reporting progress", async () => {
 test("every image gives PyTorch's top-1 from <img>, <canvas>, OffscreenCanvas, ImageBitmap, VideoFrame, ImageData and raw bytes", async () => {
   for (const name of Object.keys(MODELS)) {
     const expected = Object.fromEntries(reference(name).images.map((e) => [e.file, e.top5[0]]));
+    // WebKit ignores createImageBitmap's colorSpaceConversion: "none" (and colour-manages <img>):
+    // a JPEG with an ICC profile (rocket.jpg, hubble_deep_field.jpg) is converted to sRGB there,
+    // unlike in PIL, Chromium and Firefox. There such a JPEG may give PyTorch's runner-up where
+    // PyTorch's top two are a near tie (rocket.jpg on MobileNetV2: 0.369 against 0.335), the same
+    // from every form.
+    const nearTie = (image) => {
+      const [first, second] = reference(name).images.find((e) => e.file === image).top5;
+      return ENGINE === "webkit" && image.endsWith(".jpg") && first.prob - second.prob < 0.05 ? second : null;
+    };
     const results = await page.evaluate(
       async ({ name, images }) => {
         const clf = classifiers[name];
@@ -118,12 +147,16 @@ test("every image gives PyTorch's top-1 from <img>, <canvas>, OffscreenCanvas, I
       },
       { name, images: IMAGES },
     );
+    const wrong = [];
     for (const image of IMAGES) {
       for (const [form, top] of Object.entries(results[image])) {
-        assert.equal(top.index, expected[image].index, `${name} ${image} from ${form}`);
-        assert.equal(top.label, expected[image].label, `${name} ${image} from ${form}`);
+        const ok = (e) => e && top.index === e.index && top.label === e.label;
+        if (!ok(expected[image]) && !(ok(nearTie(image)) && new Set(Object.values(results[image]).map((t) => t.index)).size === 1)) {
+          wrong.push(`${name} ${image} from ${form}: ${top.index} ${top.label}, not ${expected[image].index}`);
+        }
       }
     }
+    assert.deepEqual(wrong, []);
   }
 });
 
@@ -217,15 +250,14 @@ test("the relaxed-SIMD module runs where the browser has it, the SIMD128 one on 
       [values, relaxedSimd],
     );
     await fresh.close();
-    return { ...result, requested: wasmRequests.map((path) => path.split("/").pop()) };
+    return { ...result, requested: wasmRequests.list.map((path) => path.split("/").pop()) };
   };
   const relaxed = await run(undefined);
   const simd128 = await run(false);
-  // Chromium has had relaxed SIMD since 114.
-  assert.equal(relaxed.supported, true);
-  assert.equal(relaxed.simd, "relaxed-simd");
-  assert.equal(relaxed.workerSimd, "relaxed-simd");
-  assert.deepEqual(relaxed.requested, ["mobilenet_wasm_relaxed_bg.wasm", "mobilenet_wasm_relaxed_bg.wasm"]);
+  assert.equal(relaxed.supported, RELAXED);
+  assert.equal(relaxed.simd, AUTO_SIMD);
+  assert.equal(relaxed.workerSimd, AUTO_SIMD);
+  assert.deepEqual(relaxed.requested, [AUTO_WASM, AUTO_WASM]);
   assert.equal(simd128.simd, "simd128");
   assert.equal(simd128.workerSimd, "simd128");
   assert.deepEqual(simd128.requested, ["mobilenet_wasm_bg.wasm", "mobilenet_wasm_bg.wasm"]);
@@ -400,11 +432,11 @@ test("the worker variant gives the same answers", async () => {
     const out = { progress: {}, mismatches: [], kept: [] };
     for (const [name, options] of Object.entries(models)) {
       const url = `${shared}/weights/${name}.safetensors`;
-      let events = 0;
+      const events = [];
       const worker = await mnw.Classifier.loadInWorker(url, {
         ...options,
         labels: await labels(),
-        onProgress: () => events++,
+        onProgress: (loaded, total) => events.push([loaded, total]),
       });
       out.progress[name] = events;
       for (const image of ["chelsea.png", "grace_hopper.jpg", "horse.png"]) {
@@ -433,7 +465,15 @@ test("the worker variant gives the same answers", async () => {
   }, MODELS);
   assert.deepEqual(result.mismatches, []);
   assert.ok(result.kept.every(Boolean));
-  for (const events of Object.values(result.progress)) assert.ok(events > 2);
+  // The worker reads each model from Cache Storage (the suite's classifiers put them there):
+  // Chromium and Firefox stream a cached body in chunks, WebKit hands it over whole.
+  // Progress ends with every byte loaded. (Its total is the response's Content-Length, which a
+  // cached response has in Firefox but not in Chromium or WebKit: there it is undefined.)
+  for (const [name, events] of Object.entries(result.progress)) {
+    const size = statSync(join(SHARED, `weights/${name}.safetensors`)).size;
+    assert.ok(ENGINE === "webkit" ? events.length >= 1 : events.length > 2, `${name}: ${JSON.stringify(events)}`);
+    assert.equal(events.at(-1)[0], size, `${name}: progress ends at the size`);
+  }
   assert.equal(result.info.arch, "mobilenet_v1");
   assert.equal(result.badImage, "BAD_IMAGE");
   assert.equal(result.stillWorks, 967);
@@ -443,9 +483,7 @@ test("the worker variant gives the same answers", async () => {
 
 test("downloaded models are kept in Cache Storage", async () => {
   const url = `${shared.url}/weights/mobilenetv1_075.safetensors`;
-  let downloads = 0;
-  const count = (request) => request.url() === url && downloads++;
-  page.on("request", count);
+  const from = shared.requests.length;
   const cached = await page.evaluate(async (url) => {
     const options = { arch: "mobilenet_v1", width: 0.75, padding: "tf" };
     for (const cache of ["cache-a", "cache-a", "cache-a", "cache-b", "cache-b"]) {
@@ -458,7 +496,7 @@ test("downloaded models are kept in Cache Storage", async () => {
       Boolean(await (await caches.open("cache-b")).match(url)),
     ];
   }, url);
-  page.off("request", count);
+  const downloads = shared.requests.slice(from).filter((path) => path === new URL(url).pathname).length;
   assert.deepEqual(cached, [true, true, true]);
   assert.equal(downloads, 2, "one download per cache");
 });
@@ -466,8 +504,8 @@ test("downloaded models are kept in Cache Storage", async () => {
 test("the wasm files can be served from elsewhere (wasmUrl / setWasmUrl)", async () => {
   // The .wasm is only reachable at the CDN path.
   const { fresh, wasmRequests: requested } = await freshPage({
-    "**/node_modules/mobilenet-wasm/mobilenet_wasm_bg.wasm": null,
-    "**/cdn/mobilenet.wasm": "mobilenet_wasm_bg.wasm",
+    "/node_modules/mobilenet-wasm/mobilenet_wasm_bg.wasm": null,
+    "/cdn/mobilenet.wasm": "mobilenet_wasm_bg.wasm",
   });
   const top = await fresh.evaluate(async () => {
     mnw.setWasmUrl(new URL("/cdn/mobilenet.wasm", location.href));
@@ -480,12 +518,15 @@ test("the wasm files can be served from elsewhere (wasmUrl / setWasmUrl)", async
   });
   await fresh.close();
   assert.equal(top, 285);
-  assert.deepEqual(requested, ["/cdn/mobilenet.wasm"]);
+  assert.deepEqual(requested.list, ["/cdn/mobilenet.wasm"]);
 
-  // With the relaxed module's URL too, browsers that have relaxed SIMD fetch that one only.
+  // With the relaxed module's URL too, browsers that have relaxed SIMD fetch that one only (and
+  // WebKit the SIMD128 one only).
   const { fresh: second, wasmRequests: fetched } = await freshPage({
-    "**/node_modules/mobilenet-wasm/*.wasm": null,
-    "**/cdn/relaxed.wasm": "mobilenet_wasm_relaxed_bg.wasm",
+    "/node_modules/mobilenet-wasm/mobilenet_wasm_bg.wasm": null,
+    "/node_modules/mobilenet-wasm/mobilenet_wasm_relaxed_bg.wasm": null,
+    "/cdn/mobilenet.wasm": "mobilenet_wasm_bg.wasm",
+    "/cdn/relaxed.wasm": "mobilenet_wasm_relaxed_bg.wasm",
   });
   const simd = await second.evaluate(async () => {
     mnw.setWasmUrl(new URL("/cdn/mobilenet.wasm", location.href), undefined, new URL("/cdn/relaxed.wasm", location.href));
@@ -497,8 +538,9 @@ test("the wasm files can be served from elsewhere (wasmUrl / setWasmUrl)", async
     return clf.info.simd;
   });
   await second.close();
-  assert.equal(simd, "relaxed-simd");
-  assert.deepEqual(fetched, ["/cdn/relaxed.wasm"]);
+  site.route({});
+  assert.equal(simd, AUTO_SIMD);
+  assert.deepEqual(fetched.list, [RELAXED ? "/cdn/relaxed.wasm" : "/cdn/mobilenet.wasm"]);
 });
 
 test("memory stays flat over 2,000 classifications of a 640x480 frame", async () => {

@@ -156,10 +156,13 @@ async function switchModel(source) {
       if (had) ui.trainStatus.textContent = "The examples belonged to the previous model: add them again.";
       renderClasses();
     }
-    const { arch, parameters } = classifier.info;
+    const { arch, parameters, threads } = classifier.info;
     const name = state.models.find((m) => m.source === source)?.name ?? arch;
-    ui.modelInfo.textContent = `${name}, ${(parameters / 1e6).toFixed(1)} M parameters`;
+    // Threads where the page is cross-origin isolated (as npm start serves it) and the browser can.
+    const running = threads > 1 ? `, ${threads} threads` : "";
+    ui.modelInfo.textContent = `${name}, ${(parameters / 1e6).toFixed(1)} M parameters${running}`;
     ui.modelInfo.dataset.arch = arch;
+    ui.modelInfo.dataset.threads = threads;
     say("");
     if (!ui.still.hidden) classifyStill();
   } catch (error) {

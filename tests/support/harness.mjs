@@ -1,11 +1,15 @@
 // Shared by the page tests: the packed package installed as a user installs it, servers for the
-// test site and for ../shared (cross-origin, with CORS, like a CDN), and headless Chromium.
+// test site and for ../shared (cross-origin, with CORS, like a CDN), and the browser of this run's
+// engine (browsers.mjs).
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { chromium } from "playwright-core";
 import { serve } from "../../scripts/serve.mjs";
+import { chromium } from "playwright-core";
+import { CHROMIUM_FLAGS, ENGINE, PAGE_FUNCTIONS, WEBDRIVER } from "./browsers.mjs";
+
+export { ENGINE, ENGINES, WEBDRIVER, launchBrowser } from "./browsers.mjs";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const SHARED = process.env.MOBILENET_SHARED_DIR ?? resolve(ROOT, "../shared");
@@ -39,7 +43,8 @@ export function tarball() {
 
 /** A fresh directory with the packed package npm-installed into it, as a user's project has. */
 export function installPackage(name, extraDependencies = {}) {
-  const dir = join(WORK, name);
+  // One directory per engine: the engines' runs may overlap.
+  const dir = join(WORK, ENGINE, name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const pkg = {
@@ -60,26 +65,68 @@ export function copyInto(dir, from) {
   cpSync(from, dir, { recursive: true });
 }
 
+const WATCH = readFileSync(join(ROOT, "tests/support/watch.js"));
+
+/**
+ * The test servers see every request first: they log its path (`requests`, which the tests read
+ * in every engine, since only Playwright sees a page's requests), answer the paths in `routes` (a
+ * file, or null for a 404) in place of the directory's files, and in the WebDriver engines add
+ * watch.js to each page before its own scripts, and the functions the tests run in pages.
+ */
+function testServer(options) {
+  const server = { requests: [], routes: {} };
+  /** Sets the routes (a server's copy made with {...server} shares its requests, not its routes). */
+  server.route = (routes) => {
+    server.routes = routes;
+  };
+  const intercept = (req, res, headers) => {
+    let path;
+    try {
+      path = decodeURIComponent(new URL(req.url, "http://x").pathname);
+    } catch {
+      return false;
+    }
+    server.requests.push(path);
+    if (path in server.routes) {
+      const file = server.routes[path];
+      if (file === null) res.writeHead(404, headers).end("not found (a test's route)");
+      else res.writeHead(200, { ...headers, "Content-Type": "application/wasm", "Content-Length": statSync(file).size }).end(readFileSync(file));
+      return true;
+    }
+    if (!WEBDRIVER) return false;
+    if (path === "/__mnw_watch.js") {
+      res.writeHead(200, { ...headers, "Content-Type": "text/javascript" }).end(WATCH);
+      return true;
+    }
+    const fn = /^\/__mnw_fn\/(\w+)\.js$/.exec(path);
+    if (fn && PAGE_FUNCTIONS.has(fn[1])) {
+      res.writeHead(200, { ...headers, "Content-Type": "text/javascript" }).end(PAGE_FUNCTIONS.get(fn[1]));
+      return true;
+    }
+    const file = join(options.root, path.endsWith("/") ? `${path}index.html` : path);
+    if (!file.endsWith(".html") || !file.startsWith(options.root) || !existsSync(file)) return false;
+    const html = readFileSync(file, "utf8");
+    const at = /<head[^>]*>/i.exec(html) ?? /<!doctype html>/i.exec(html);
+    const index = at ? at.index + at[0].length : 0;
+    const page = `${html.slice(0, index)}<script src="/__mnw_watch.js"></script>${html.slice(index)}`;
+    res.writeHead(200, { ...headers, "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-cache" }).end(page);
+    return true;
+  };
+  return serve({ ...options, port: 0, intercept }).then((s) => Object.assign(server, s));
+}
+
 export async function serveShared() {
-  return serve({ root: SHARED, port: 0, cors: true });
+  return testServer({ root: SHARED, cors: true });
 }
 
 export async function serveDir(root, headers) {
-  return serve({ root, port: 0, headers });
+  return testServer({ root: resolve(root), headers });
 }
 
-export const CHROMIUM_FLAGS = [
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-dev-shm-usage",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--no-first-run",
-  "--disable-quic",
-];
-
-/** Headless Debian Chromium (never a downloaded browser), with a fresh profile. */
+/**
+ * Headless Debian Chromium (never a downloaded browser), with a fresh profile, for the tests that
+ * need Playwright itself (request routing for the Hub, a Vite app); the others use launchBrowser.
+ */
 export function launchChromium(extraFlags = []) {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
@@ -88,8 +135,8 @@ export function launchChromium(extraFlags = []) {
 }
 
 /**
- * Collects errors the page logs, which would otherwise pass unnoticed; `expected` matches the URLs
- * of failed requests a test provokes on purpose.
+ * Collects errors a Playwright page logs, which would otherwise pass unnoticed; `expected` matches
+ * the URLs of failed requests a test provokes on purpose.
  */
 export function watchConsole(page, expected = /$^/) {
   const errors = [];

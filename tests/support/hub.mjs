@@ -59,12 +59,16 @@ export async function routeHub(context, extra = {}) {
 
 /**
  * The same answers from a local server (CORS allowed), for `hubUrl`; model files through a
- * redirect to `/storage/…`, as the Hub sends them to its storage hosts.
+ * redirect to `/storage/…`, as the Hub sends them to its storage hosts. `requested` lists the URLs
+ * asked for.
  */
 export function serveHub(extra = {}) {
+  const requested = [];
+  let base;
   const server = createServer((req, res) => {
     try {
       const { pathname } = new URL(req.url, "http://x");
+      requested.push(`${base}${pathname}`);
       const stored = pathname.startsWith("/storage/");
       const answer = hubAnswer(stored ? pathname.slice("/storage".length) : pathname, extra);
       if (answer.path && !stored) {
@@ -80,7 +84,11 @@ export function serveHub(extra = {}) {
   });
   return new Promise((done) =>
     server.listen(0, "127.0.0.1", () =>
-      done({ url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((c) => server.close(c)) }),
+      done({
+        url: (base = `http://127.0.0.1:${server.address().port}`),
+        requested,
+        close: () => new Promise((c) => server.close(c)),
+      }),
     ),
   );
 }

@@ -4,6 +4,8 @@ import { isDetached, MobileNetError } from "./errors.js";
 import { DEFAULT_MODEL } from "./models.js";
 
 const DEFAULT_CACHE = "mobilenet-wasm";
+/** The header of a cached model's length (see readResponse). */
+const STORED_LENGTH = "X-Mobilenet-Length";
 export const HUB_URL = "https://huggingface.co";
 
 export function baseUrl() {
@@ -79,7 +81,8 @@ async function fetchBytes(url, { cache = true, integrity, onProgress }) {
     throw new MobileNetError("INTEGRITY", `${url} does not match its integrity ${integrity}`);
   }
   if (store) {
-    const copy = new Response(bytes, { headers: { "Content-Type": "application/octet-stream" } });
+    const headers = { "Content-Type": "application/octet-stream", [STORED_LENGTH]: String(bytes.length) };
+    const copy = new Response(bytes, { headers });
     await store.put(url.href, copy).catch(() => {});
   }
   return bytes;
@@ -87,7 +90,9 @@ async function fetchBytes(url, { cache = true, integrity, onProgress }) {
 
 /** The whole body, reporting `(loaded, total)`; `total` is undefined when the size is unknown. */
 async function readResponse(response, onProgress) {
-  const length = Number(response.headers.get("Content-Length"));
+  // Chromium and WebKit keep no Content-Length on responses read back from Cache Storage: the
+  // size the package stored beside them says it there.
+  const length = Number(response.headers.get("Content-Length") ?? response.headers.get(STORED_LENGTH));
   // A compressed body's length says nothing about the bytes we will read.
   const total = length > 0 && !response.headers.get("Content-Encoding") ? length : undefined;
   if (!response.body) {

@@ -84,6 +84,7 @@ impl Model {
         let parameters = checkpoint
             .names()
             .filter(|n| !n.ends_with(".running_mean") && !n.ends_with(".running_var"))
+            .filter(|n| !checkpoint.is_int8_scales(n))
             .filter_map(|n| checkpoint.elem_count(n))
             .sum();
         Ok(Model {

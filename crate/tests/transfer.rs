@@ -162,6 +162,27 @@ fn digits_transfer_learning_on_mobilenet_v2_features() {
         few_accuracy * 100.0
     );
     assert!(linear_accuracy >= 0.94, "linear {linear_accuracy}");
+    // int8 weights (dequantized at load) leave the linear head within a point of float32's.
+    let int8 = {
+        use mobilenet_wasm::checkpoint::StoreDtype;
+        use mobilenet_wasm::convert::{convert, ConvertOptions};
+        let case = common::case("mobilenetv2_100");
+        let source = pollster::block_on(common::shared(&case.weights));
+        let options = ConvertOptions {
+            dtype: StoreDtype::Int8,
+            fold_batch_norm: true,
+        };
+        convert(&source, case.config(), options).unwrap().model
+    };
+    let int8_accuracy = digits_linear_accuracy(&int8);
+    println!(
+        "digits, linear head on int8 weights: {:.1} %",
+        int8_accuracy * 100.0
+    );
+    assert!(
+        (linear_accuracy - int8_accuracy).abs() <= 0.01,
+        "int8 {int8_accuracy}"
+    );
     assert!(knn_accuracy >= 0.93, "kNN {knn_accuracy}");
     assert!(few_accuracy >= 0.80, "10 per class {few_accuracy}");
 
@@ -203,4 +224,25 @@ fn digits_transfer_learning_on_mobilenet_v2_features() {
         let err = combine(&other, &model, &linear).map(|_| ()).unwrap_err();
         assert_eq!(err.code(), "HEAD_MISMATCH", "{err}");
     }
+}
+
+/// The linear head's accuracy on the digits with `model`'s features, as the test above splits and
+/// trains it (for int8 weights there).
+fn digits_linear_accuracy(model: &Model) -> f32 {
+    let digits = digits();
+    let embedded: Vec<(Vec<f32>, usize)> = numpy_permutation(0, digits.len())
+        .into_iter()
+        .map(|i| {
+            let rgba = draw(&digits[i]);
+            let embedding = model.embed(&Pixels::rgba(&rgba, 8, 8)).unwrap();
+            (embedding, digits[i].label)
+        })
+        .collect();
+    let (train, test) = embedded.split_at(1000);
+    let mut linear = Learner::new(HeadKind::Linear, model.backbone());
+    for (e, label) in train {
+        linear.add(e, &label.to_string()).unwrap();
+    }
+    linear.train(TrainOptions::default(), |_| {}).unwrap();
+    accuracy(&linear, test)
 }

@@ -3,8 +3,8 @@
 //!
 //! ```text
 //! mobilenet-convert --arch mobilenet_v3_small --padding tf \
-//!     --labels ../shared/weights/imagenet_classes.txt [--f16] [--fold-bn] IN.safetensors OUT.safetensors
-//! mobilenet-convert --labels imagenet_classes.txt [--f16] TIMM_FOLDER OUT.safetensors
+//!     --labels ../shared/weights/imagenet_classes.txt [--f16 | --int8] [--fold-bn] IN.safetensors OUT.safetensors
+//! mobilenet-convert --labels imagenet_classes.txt [--f16 | --int8] TIMM_FOLDER OUT.safetensors
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -17,14 +17,16 @@ use mobilenet_wasm::{Error, ModelConfig};
 
 const USAGE: &str = "usage: mobilenet-convert --arch ARCH [--width W] [--padding torch|tf]
        [--activation relu6|relu] [--bn-eps EPS] [--input-size N] [--crop-pct P]
-       [--interpolation bilinear|bicubic] [--labels FILE] [--f16] [--fold-bn]
+       [--interpolation bilinear|bicubic] [--labels FILE] [--f16 | --int8] [--fold-bn]
        INPUT OUTPUT.safetensors
 
 INPUT: a PyTorch-layout .safetensors checkpoint (needs --arch), or a timm model folder as the
        Hugging Face Hub holds it (config.json + model.safetensors; config.json describes it)
 ARCH: mobilenet_v3_small | mobilenet_v3_large | mobilenet_v2 | mobilenet_v1 | mobilenext, or a
       timm name such as mobilenetv3_small_100 or mobilenetv4_conv_small
---labels: one class name per line, in class-index order";
+--labels: one class name per line, in class-index order
+--int8: convolution and fully connected weights as int8 with a scale per output channel (about a
+        quarter of the f32 file), dequantized to float32 when the file is loaded";
 
 struct Args {
     config: ModelConfig,
@@ -63,6 +65,7 @@ fn parse(argv: &[String]) -> Result<Args, String> {
     while let Some(arg) = it.next() {
         match arg.as_str() {
             "--f16" => options.dtype = StoreDtype::F16,
+            "--int8" => options.dtype = StoreDtype::Int8,
             "--fold-bn" => options.fold_batch_norm = true,
             "-h" | "--help" => return Err(USAGE.to_string()),
             flag if flag.starts_with("--") => {

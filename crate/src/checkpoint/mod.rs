@@ -13,12 +13,16 @@ use std::collections::HashMap;
 use std::mem::MaybeUninit;
 use std::rc::Rc;
 
-use safetensors::tensor::{Dtype, TensorView};
+use safetensors::tensor::Dtype;
 
 use crate::error::{Error, Result};
 use crate::kernels::finite::first_non_finite;
 
 pub mod header;
+pub mod int8;
+mod write;
+
+pub use write::{write_safetensors, StoreDtype};
 
 /// Buffers PyTorch keeps in a `state_dict` that inference never reads.
 const IGNORED_SUFFIXES: [&str; 1] = ["num_batches_tracked"];
@@ -178,10 +182,11 @@ impl<'a> Checkpoint<'a> {
             }
             if !matches!(
                 entry.dtype,
-                Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64
+                Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::F64 | Dtype::I8
             ) {
                 return Err(Error::bad_model(format!(
-                    "tensor `{name}` has dtype {:?}; only F32, F16, BF16 and F64 are supported",
+                    "tensor `{name}` has dtype {:?}; only F32, F16, BF16, F64 and I8 (with \
+                     scales) are supported",
                     entry.dtype
                 )));
             }
@@ -196,15 +201,45 @@ impl<'a> Checkpoint<'a> {
         }
         tensors.sort_unstable_by(|a, b| a.name.cmp(&b.name));
         let metadata = header.metadata;
-        Ok(Checkpoint {
+        let checkpoint = Checkpoint {
             source,
             tensors,
             metadata,
-        })
+        };
+        checkpoint.check_int8_scales()?;
+        Ok(checkpoint)
     }
 
     pub fn metadata(&self) -> &HashMap<String, String> {
         &self.metadata
+    }
+
+    /// Every int8 tensor has its scales beside it: an f32 per row of its first dimension.
+    fn check_int8_scales(&self) -> Result<()> {
+        for tensor in self.tensors.iter().filter(|t| t.dtype == Dtype::I8) {
+            let name = &tensor.name;
+            let scales = int8::scale_name(name);
+            let fits = self
+                .index(&scales)
+                .map(|i| &self.tensors[i])
+                .is_some_and(|s| {
+                    s.dtype == Dtype::F32 && tensor.shape.first().is_some_and(|&r| s.shape == [r])
+                });
+            if !fits {
+                return Err(Error::bad_model(format!(
+                    "int8 tensor `{name}` needs its scales as `{scales}`: f32, one per row of \
+                     its first dimension ({:?})",
+                    tensor.shape.first()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether `name` is the scales of an int8 tensor: part of it, not a parameter of its own.
+    pub fn is_int8_scales(&self, name: &str) -> bool {
+        name.strip_suffix(int8::SCALE_SUFFIX)
+            .is_some_and(|base| self.dtype(base) == Some(Dtype::I8))
     }
 
     /// The shape and values (as f32) of the tensor `name`, read from the source on each call.
@@ -246,6 +281,11 @@ impl<'a> Checkpoint<'a> {
                 // pattern is an f32.
                 unsafe { values.set_len(count) };
                 values
+            }
+            Dtype::I8 => {
+                let (_, scales) = self.read(&int8::scale_name(name))?;
+                let q = self.source.read_vec(stored.start, stored.bytes);
+                int8::dequantize(name, &q, &scales)?
             }
             dtype => to_f32(dtype, &self.source.read_vec(stored.start, stored.bytes)),
         };
@@ -356,7 +396,14 @@ impl Weights<'_> {
             });
         }
         let values = self.checkpoint.values(&path, stored)?;
-        self.used.borrow_mut()[index] = true;
+        let mut used = self.used.borrow_mut();
+        used[index] = true;
+        // An int8 tensor's scales were read with it.
+        if stored.dtype == Dtype::I8 {
+            if let Some(scales) = self.checkpoint.index(&int8::scale_name(&path)) {
+                used[scales] = true;
+            }
+        }
         Ok(values)
     }
 
@@ -413,183 +460,5 @@ fn to_f32(dtype: Dtype, data: &[u8]) -> Vec<f32> {
     }
 }
 
-/// How tensors are stored when writing a checkpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum StoreDtype {
-    F32,
-    F16,
-}
-
-/// Serialises named f32 tensors (name, shape, values) into a safetensors file with `metadata`.
-pub fn write_safetensors(
-    tensors: &[(String, Vec<usize>, Vec<f32>)],
-    dtype: StoreDtype,
-    metadata: HashMap<String, String>,
-) -> Result<Vec<u8>> {
-    let bytes: Vec<Vec<u8>> = tensors
-        .iter()
-        .map(|(_, _, values)| match dtype {
-            StoreDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            StoreDtype::F16 => values
-                .iter()
-                .flat_map(|v| half::f16::from_f32(*v).to_le_bytes())
-                .collect(),
-        })
-        .collect();
-    let st_dtype = match dtype {
-        StoreDtype::F32 => Dtype::F32,
-        StoreDtype::F16 => Dtype::F16,
-    };
-    let views = tensors
-        .iter()
-        .zip(&bytes)
-        .map(|((name, shape, _), data)| {
-            TensorView::new(st_dtype, shape.clone(), data)
-                .map(|view| (name.clone(), view))
-                .map_err(|e| Error::Internal(format!("tensor `{name}`: {e}")))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    safetensors::tensor::serialize(views, Some(metadata))
-        .map_err(|e| Error::Internal(format!("serialising safetensors: {e}")))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    #[cfg(target_arch = "wasm32")]
-    use wasm_bindgen_test::wasm_bindgen_test as test;
-
-    fn sample() -> Vec<u8> {
-        write_safetensors(
-            &[
-                ("a.weight".into(), vec![2, 2], vec![1.0, 2.0, 3.0, 4.0]),
-                ("a.bias".into(), vec![2], vec![0.5, -0.5]),
-            ],
-            StoreDtype::F16,
-            HashMap::from([("k".to_string(), "v".to_string())]),
-        )
-        .unwrap()
-    }
-
-    #[test]
-    fn round_trip_f16() {
-        let bytes = sample();
-        let ck = Checkpoint::from_bytes(&bytes).unwrap();
-        assert_eq!(ck.metadata()["k"], "v");
-        assert_eq!(
-            ck.read("a.weight").unwrap(),
-            (vec![2, 2], vec![1.0, 2.0, 3.0, 4.0])
-        );
-    }
-
-    #[test]
-    fn empty_truncated_and_garbage_files_are_bad_models() {
-        let good = sample();
-        for bad in [
-            Vec::new(),
-            good[..good.len() - 3].to_vec(),
-            good[..5].to_vec(),
-            b"definitely not a safetensors file".to_vec(),
-            u64::MAX.to_le_bytes().to_vec(),
-        ] {
-            let err = Checkpoint::from_bytes(&bad).err().unwrap();
-            assert_eq!(err.code(), "BAD_MODEL", "{err}");
-        }
-    }
-
-    #[test]
-    fn non_finite_values_are_rejected_at_their_index() {
-        // Inside the 4-lane scan and in the tail after it, in f32 and in f16.
-        for (len, at, bad) in [
-            (2, 1, f32::NAN),
-            (13, 5, f32::INFINITY),
-            (13, 12, f32::NEG_INFINITY),
-            (64, 0, f32::NAN),
-        ] {
-            let mut values: Vec<f32> = (0..len).map(|i| i as f32 - 3.5).collect();
-            values[at] = bad;
-            for dtype in [StoreDtype::F32, StoreDtype::F16] {
-                let bytes = write_safetensors(
-                    &[("w".into(), vec![len], values.clone())],
-                    dtype,
-                    HashMap::new(),
-                )
-                .unwrap();
-                let ck = Checkpoint::from_bytes(&bytes).unwrap();
-                let err = ck.read("w").unwrap_err();
-                assert_eq!(err.code(), "BAD_MODEL");
-                let expected = format!("tensor `w` holds a non-finite value at index {at}");
-                assert!(err.to_string().contains(&expected), "{dtype:?}: {err}");
-            }
-        }
-        let finite: Vec<f32> = (0..13).map(|i| i as f32 * 1e30).collect();
-        let bytes = write_safetensors(
-            &[("w".into(), vec![13], finite.clone())],
-            StoreDtype::F32,
-            HashMap::new(),
-        )
-        .unwrap();
-        let ck = Checkpoint::from_bytes(&bytes).unwrap();
-        assert_eq!(ck.read("w").unwrap(), (vec![13], finite));
-    }
-
-    #[test]
-    fn non_finite_bf16_values_are_rejected_at_their_index() {
-        // bf16 is an f32's upper half; the file is made by hand (the writer stores f32 or f16).
-        let bf16 = |values: &[f32]| -> Vec<u8> {
-            let bytes: Vec<u8> = values
-                .iter()
-                .flat_map(|v| ((v.to_bits() >> 16) as u16).to_le_bytes())
-                .collect();
-            let view = TensorView::new(Dtype::BF16, vec![values.len()], &bytes).unwrap();
-            safetensors::tensor::serialize([("w", view)], None).unwrap()
-        };
-        let finite = [1.5, -2.0, 2.0f32.powi(127), 0.0, -0.25];
-        let ck_bytes = bf16(&finite);
-        let ck = Checkpoint::from_bytes(&ck_bytes).unwrap();
-        assert_eq!(ck.read("w").unwrap().1, finite);
-        for (at, bad) in [(0, f32::NAN), (3, f32::INFINITY), (4, f32::NEG_INFINITY)] {
-            let mut values = finite;
-            values[at] = bad;
-            let bytes = bf16(&values);
-            let err = Checkpoint::from_bytes(&bytes)
-                .unwrap()
-                .read("w")
-                .unwrap_err();
-            let expected = format!("tensor `w` holds a non-finite value at index {at}");
-            assert!(err.to_string().contains(&expected), "{err}");
-        }
-    }
-
-    #[test]
-    fn weights_report_missing_and_misshaped_tensors_by_name() {
-        let bytes = sample();
-        let ck = Checkpoint::from_bytes(&bytes).unwrap();
-        let (root, usage) = ck.weights();
-        let err = root.pp("a").get(&[3, 2], "weight").unwrap_err();
-        assert_eq!(
-            err,
-            Error::TensorShape {
-                name: "a.weight".into(),
-                expected: vec![3, 2],
-                actual: vec![2, 2]
-            }
-        );
-        let err = root.pp("b").get(&[2], "bias").unwrap_err();
-        assert_eq!(
-            err,
-            Error::MissingTensor {
-                name: "b.bias".into()
-            }
-        );
-        assert_eq!(
-            usage.ensure_all_used(&ck).unwrap_err().code(),
-            "UNUSED_TENSORS"
-        );
-        assert_eq!(root.pp("a").get(&[2], "bias").unwrap(), [0.5, -0.5]);
-        usage.ensure_all_used(&ck).unwrap_err();
-        assert_eq!(root.pp("a").shape("weight").unwrap(), [2, 2]);
-        root.pp("a").get(&[2, 2], "weight").unwrap();
-        usage.ensure_all_used(&ck).unwrap();
-    }
-}
+mod tests;

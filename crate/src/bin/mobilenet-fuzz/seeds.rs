@@ -33,15 +33,16 @@ pub const LABELS: [&str; 3] = ["cat", "dog", "bird"];
 
 /// `(architecture, width, input size, stored as, BatchNorm folded)`: every torchvision-layout
 /// family and a timm model of each timm family (their widths are part of their names), at small
-/// sizes; a few stored as f16 or with BatchNorm folded, one with TF padding and ReLU.
+/// sizes; a few stored as f16, as int8 weights with scales, or with BatchNorm folded, one with TF
+/// padding and ReLU.
 const MODELS: [(&str, f64, u32, StoreDtype, bool); 10] = [
     ("mobilenet_v3_small", 0.1, 32, StoreDtype::F32, false),
     ("mobilenet_v3_large", 0.1, 32, StoreDtype::F16, false),
     ("mobilenet_v2", 0.1, 32, StoreDtype::F32, true),
-    ("mobilenet_v1", 0.25, 32, StoreDtype::F32, false),
+    ("mobilenet_v1", 0.25, 32, StoreDtype::Int8, false),
     ("mobilenext", 0.1, 48, StoreDtype::F32, false),
     ("mobilenetv1_100", 1.0, 32, StoreDtype::F16, false),
-    ("mobilenetv2_035", 0.35, 32, StoreDtype::F32, false),
+    ("mobilenetv2_035", 0.35, 32, StoreDtype::Int8, false),
     ("mobilenetv3_small_050", 0.5, 32, StoreDtype::F32, true),
     (
         "tf_mobilenetv3_small_minimal_100",

@@ -152,7 +152,13 @@ async function rowSource(image) {
   const rows = (first, count) => {
     const context = scratchContext(width, count);
     try {
-      context.drawImage(drawable, 0, first, width, count, 0, 0, width, count);
+      if (is(drawable, "VideoFrame")) {
+        // WebKit ignores a VideoFrame's source rectangle (it draws the whole frame squeezed into
+        // the strip): the whole frame is drawn at an offset instead, the canvas clipping the rest.
+        context.drawImage(drawable, 0, -first, width, height);
+      } else {
+        context.drawImage(drawable, 0, first, width, count, 0, 0, width, count);
+      }
       const { data } = context.getImageData(0, 0, width, count);
       return new Uint8Array(data.buffer);
     } catch (cause) {

@@ -7,7 +7,7 @@ import { readPixels } from "./pixels.js";
 import { ensureWasm } from "./runtime.js";
 import { hubSource, readHubModel, readSource } from "./sources.js";
 
-const MODEL_OPTIONS = ["arch", "width", "padding", "activation", "inputSize", "cropPct", "interpolation", "labels"];
+const MODEL_OPTIONS = ["arch", "width", "padding", "activation", "inputSize", "cropPct", "interpolation", "labels", "compute"];
 
 let imagenetReady;
 

@@ -131,6 +131,13 @@ export interface LoadOptions {
    * The first load of a page or worker decides.
    */
   threads?: number;
+  /**
+   * What the 1×1 convolutions compute in. "int8": weights quantized per output channel, each
+   * input per image as it runs (the rest stays float32): faster, and within quantization error of
+   * float32. Default: "int8" for a file of int8 weights (`mobilenet-convert --int8`), "float32"
+   * for any other; "float32" runs an int8 file's weights dequantized at load.
+   */
+  compute?: "float32" | "int8";
   // For plain (non-self-describing) PyTorch-layout checkpoints, or to override a model file:
   arch?: Architecture;
   /** Width multiplier (default 1). */
@@ -171,6 +178,8 @@ export interface ModelInfo {
   readonly simd: "relaxed-simd" | "simd128";
   /** Threads its kernels split their work over: 1, or the threaded module's pool. */
   readonly threads: number;
+  /** What the 1×1 convolutions compute in (the `compute` option). */
+  readonly compute: "float32" | "int8";
 }
 
 export interface Prediction {

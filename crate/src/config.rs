@@ -91,6 +91,35 @@ impl FromStr for Interpolation {
     }
 }
 
+/// What the 1×1 convolutions compute in: float32, or int8 ([`crate::kernels::quantized`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compute {
+    Float32,
+    Int8,
+}
+
+impl Compute {
+    pub fn name(self) -> &'static str {
+        match self {
+            Compute::Float32 => "float32",
+            Compute::Int8 => "int8",
+        }
+    }
+}
+
+impl FromStr for Compute {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "float32" => Ok(Compute::Float32),
+            "int8" => Ok(Compute::Int8),
+            _ => Err(Error::bad_config(format!(
+                "compute `{s}` (expected `float32` or `int8`)"
+            ))),
+        }
+    }
+}
+
 pub const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 pub const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
@@ -261,6 +290,9 @@ pub struct LoadOptions {
     /// The model's description when it comes from beside the file (a timm `config.json`): it
     /// takes the place of the file's own metadata.
     pub described: Option<ModelConfig>,
+    /// What the 1×1 convolutions compute in; by default int8 for a file of int8 weights where
+    /// the int8 kernels are the faster ([`crate::kernels::quantized::INT8_PAYS`]), else float32.
+    pub compute: Option<Compute>,
 }
 
 impl LoadOptions {
@@ -270,6 +302,15 @@ impl LoadOptions {
             described: config,
             ..Default::default()
         }
+    }
+
+    /// What a file computes in, `int8_file` if its weights are stored as int8.
+    pub fn compute_for(&self, int8_file: bool) -> Compute {
+        self.compute
+            .unwrap_or(match int8_file && crate::kernels::quantized::INT8_PAYS {
+                true => Compute::Int8,
+                false => Compute::Float32,
+            })
     }
 
     /// The config for a file whose metadata describes `described` (`None` for a plain checkpoint).

@@ -2,7 +2,7 @@
 //! safetensors `__metadata__`), optionally stored as f16 and/or with BatchNorm folded into the convs.
 
 use crate::checkpoint::{write_safetensors, Checkpoint, StoreDtype};
-use crate::config::ModelConfig;
+use crate::config::{Compute, ModelConfig};
 use crate::error::{Error, Result};
 use crate::layers::BatchNorm;
 use crate::model::Model;
@@ -32,7 +32,7 @@ pub fn convert(source: &[u8], config: ModelConfig, options: ConvertOptions) -> R
         ));
     }
     // Validates names and shapes against the architecture.
-    let model = Model::build(&checkpoint, config)?;
+    let model = Model::build(&checkpoint, config, Compute::Float32)?;
     let mut config = model.config().clone();
     let pairs = match options.fold_batch_norm {
         true => conv_norm_pairs(&models::spec(&config)?, Layout::of(config.arch))?,

@@ -7,7 +7,7 @@
 use candle_core::{Module, Tensor};
 
 use crate::checkpoint::Weights;
-use crate::config::PaddingMode;
+use crate::config::{Compute, PaddingMode};
 use crate::error::{Error, Result};
 use crate::kernels::dense::DenseConv;
 use crate::kernels::depthwise::DepthwiseConv;
@@ -16,6 +16,7 @@ use crate::kernels::matvec::LinearOp;
 use crate::kernels::parallel::in_pool;
 use crate::kernels::pointwise::{prepare_weights, PointwiseConv};
 use crate::kernels::pool::{GlobalAvgPool, SqueezeExciteOp};
+use crate::kernels::quantized::{Int8PointwiseConv, Int8Weights};
 use crate::kernels::residual::ResidualAdd;
 use crate::kernels::{conv_output_size, ConvArgs, TensorKernel};
 
@@ -47,6 +48,8 @@ pub struct BuildContext {
     pub bn_eps: f64,
     /// Conv weights already have BatchNorm folded in and carry a `bias`; no BN tensors exist.
     pub bn_folded: bool,
+    /// What 1×1 convolutions compute in.
+    pub compute: Compute,
 }
 
 /// (before, after) zero padding of one spatial dimension.
@@ -142,9 +145,11 @@ pub struct ConvBnAct {
     spec: ConvSpec,
     padding: PaddingMode,
     /// Folded weights as the kernel reads them: flattened for depthwise convs, else prepared for
-    /// the matrix product by [`prepare_weights`].
+    /// the matrix product by [`prepare_weights`]; empty when `int8` holds them.
     weights: Vec<f32>,
     bias: Vec<f32>,
+    /// A 1×1 conv's weights when it computes in int8.
+    int8: Option<Int8Weights>,
 }
 
 impl ConvBnAct {
@@ -158,7 +163,11 @@ impl ConvBnAct {
             let bn = BatchNorm::load(bn, out, ctx.bn_eps)?;
             bn.fold_into(&mut weights)?
         };
-        if spec.kind != ConvKind::Depthwise {
+        let mut int8 = None;
+        if spec.kind == ConvKind::Pointwise && ctx.compute == Compute::Int8 {
+            int8 = Some(Int8Weights::quantize(&weights, out, spec.in_channels));
+            weights = Vec::new();
+        } else if spec.kind != ConvKind::Depthwise {
             let inputs = weights.len() / out;
             weights = prepare_weights(weights, out, inputs);
         }
@@ -167,6 +176,7 @@ impl ConvBnAct {
             padding: ctx.padding,
             weights,
             bias,
+            int8,
         })
     }
 
@@ -204,6 +214,15 @@ impl Module for ConvBnAct {
             pads: (top, bottom, left, right),
             activation: spec.activation,
         };
+        if let Some(weights) = &self.int8 {
+            let (bias, activation) = (&self.bias[..], spec.activation);
+            return Int8PointwiseConv {
+                weights,
+                bias,
+                activation,
+            }
+            .apply(x);
+        }
         match spec.kind {
             ConvKind::Depthwise => DepthwiseConv(args).apply(x),
             ConvKind::Pointwise => PointwiseConv(args).apply(x),

@@ -27,7 +27,7 @@ pub mod transfer;
 pub mod wasm;
 
 pub use config::{
-    Architecture, Interpolation, LoadOptions, ModelConfig, PaddingMode, V1Activation,
+    Architecture, Compute, Interpolation, LoadOptions, ModelConfig, PaddingMode, V1Activation,
 };
 pub use error::{Error, Result};
 pub use head::{Backbone, Head, HeadKind};

@@ -3,7 +3,7 @@
 use candle_core::{Device, Tensor};
 
 use crate::checkpoint::Checkpoint;
-use crate::config::{Architecture, LoadOptions, ModelConfig};
+use crate::config::{Architecture, Compute, LoadOptions, ModelConfig};
 use crate::error::{Error, Result};
 use crate::head::{Backbone, Head, HEAD_KEY, HEAD_PREFIX};
 use crate::kernels::finite::first_non_finite;
@@ -15,6 +15,7 @@ use crate::preprocess::{Augmentation, ImageReader, Pixels, Preprocess};
 pub struct Model {
     config: ModelConfig,
     network: Network,
+    compute: Compute,
     parameters: usize,
     /// Custom classes on the embedding, from a file with a head appended (transfer learning's
     /// `combine`); they replace the network's own classifier for `classify` and `logits`.
@@ -50,7 +51,8 @@ impl Model {
             }
             false => None,
         };
-        let mut model = Self::build(&checkpoint, config)?;
+        let compute = options.compute_for(checkpoint.has_int8());
+        let mut model = Self::build(&checkpoint, config, compute)?;
         if let Some(head) = head {
             model.backbone().ensure_same(head.backbone())?;
             model.head = Some(head);
@@ -65,9 +67,13 @@ impl Model {
 
     /// The network `config` describes, from the checkpoint's tensors, every one of which it must
     /// use (a head's are taken out before).
-    pub(crate) fn build(checkpoint: &Checkpoint, config: ModelConfig) -> Result<Self> {
+    pub(crate) fn build(
+        checkpoint: &Checkpoint,
+        config: ModelConfig,
+        compute: Compute,
+    ) -> Result<Self> {
         let (root, usage) = checkpoint.weights();
-        let network = models::build(&config, root)?;
+        let network = models::build(&config, root, compute)?;
         usage.ensure_all_used(checkpoint)?;
         let mut config = config;
         let classes = network.num_classes();
@@ -90,6 +96,7 @@ impl Model {
         Ok(Model {
             config,
             network,
+            compute,
             parameters,
             head: None,
         })
@@ -97,6 +104,11 @@ impl Model {
 
     pub fn config(&self) -> &ModelConfig {
         &self.config
+    }
+
+    /// What the 1×1 convolutions compute in.
+    pub fn compute(&self) -> Compute {
+        self.compute
     }
 
     pub fn arch(&self) -> Architecture {

@@ -9,6 +9,8 @@ use common::*;
 use mobilenet_wasm::checkpoint::{write_safetensors, Checkpoint, StoreDtype};
 use mobilenet_wasm::convert::{convert, ConvertOptions};
 use mobilenet_wasm::Model;
+#[cfg(not(target_arch = "wasm32"))]
+use mobilenet_wasm::{Compute, LoadOptions};
 
 fn options(dtype: StoreDtype) -> ConvertOptions {
     ConvertOptions {
@@ -22,11 +24,25 @@ fn options(dtype: StoreDtype) -> ConvertOptions {
 /// 0.286 "academic gown" against 0.221 "bow tie", int8 "bow tie") and rocket.jpg (0.220 "missile"
 /// against 0.205 "projectile", int8 "obelisk"); scales fitted to the least squared error, BatchNorm
 /// left unfolded, and keeping the stem or the depthwise convs in float32 flip them all the same.
+/// The same in both modes: weights dequantized at load, and int8 1×1 convs.
 #[cfg(not(target_arch = "wasm32"))]
 const KNOWN_MISSES: [(&str, &str); 2] = [
     ("mobilenetv1_075", "grace_hopper.jpg"),
     ("mobilenetv1_075", "rocket.jpg"),
 ];
+
+/// The two ways an int8 file runs: dequantized at load into the float32 kernels, or with its 1×1
+/// convolutions in int8.
+#[cfg(not(target_arch = "wasm32"))]
+fn int8_modes(bytes: &[u8], weights_only: Model) -> [(&'static str, Model); 2] {
+    let options = LoadOptions {
+        compute: Some(Compute::Int8),
+        ..Default::default()
+    };
+    let int8 = Model::load(bytes, &options).unwrap();
+    assert_eq!(int8.compute(), Compute::Int8);
+    [("weights only", weights_only), ("int8 1x1 convs", int8)]
+}
 
 /// Every trained model as an int8 file: at most 30 % of its float32 file; on each photo, the top-1
 /// of its float32 file unless that one's top two are within 1 % (a near tie, named), or the photo
@@ -48,35 +64,43 @@ async fn check_int8_files() {
             100.0 * ratio
         );
         assert!(ratio <= 0.30, "{}: {ratio}", case.name);
-        let (mut agree, mut ties) = (0, Vec::new());
-        for (image, _, _) in image_references(case).await {
-            let (rgba, w, h) = decode_rgba(&image, &shared(&format!("images/{image}")).await).await;
-            let pixels = mobilenet_wasm::Pixels::rgba(&rgba, w, h);
-            let expected = float.model.classify(&pixels, 2).unwrap();
-            let got = int8.model.classify(&pixels, 1).unwrap();
-            let known_miss = KNOWN_MISSES.contains(&(case.name.as_str(), image.as_str()));
-            if got[0].index == expected[0].index {
-                assert!(!known_miss, "{} on {image}: no longer a miss", case.name);
-                agree += 1;
-            } else if expected[0].probability - expected[1].probability < 0.01 {
-                ties.push(image);
-            } else if known_miss {
-                println!(
-                    "{} on {image}: int8 top-1 {:?}, float32 {expected:?}",
-                    case.name, got[0].label
-                );
-            } else {
-                panic!(
-                    "{} on {image}: int8 top-1 {} ({:?}), float32 {:?}",
-                    case.name, got[0].index, got[0].label, expected
-                );
-            }
+        for (mode, model) in int8_modes(&int8.bytes, int8.model) {
+            check_top1(case, mode, &float.model, &model).await;
         }
-        println!(
-            "{}: int8 top-1 = float32 top-1 on {agree} of 8 photos; near ties that differ: {ties:?}",
+    }
+}
+
+/// `model`'s top-1 on the photos against `float`'s, as [`check_int8_files`] says.
+#[cfg(not(target_arch = "wasm32"))]
+async fn check_top1(case: &Case, mode: &str, float: &Model, model: &Model) {
+    let (mut agree, mut ties) = (0, Vec::new());
+    for (image, _, _) in image_references(case).await {
+        let (rgba, w, h) = decode_rgba(&image, &shared(&format!("images/{image}")).await).await;
+        let pixels = mobilenet_wasm::Pixels::rgba(&rgba, w, h);
+        let expected = float.classify(&pixels, 2).unwrap();
+        let got = model.classify(&pixels, 1).unwrap();
+        let known_miss = KNOWN_MISSES.contains(&(case.name.as_str(), image.as_str()));
+        if got[0].index == expected[0].index {
+            assert!(!known_miss, "{} on {image}: no longer a miss", case.name);
+            agree += 1;
+        } else if expected[0].probability - expected[1].probability < 0.01 {
+            ties.push(image);
+        } else if known_miss {
+            println!(
+                "{} ({mode}) on {image}: int8 top-1 {:?}, float32 {expected:?}",
+                case.name, got[0].label
+            );
+        } else {
+            panic!(
+                "{} ({mode}) on {image}: int8 top-1 {} ({:?}), float32 {:?}",
+                case.name, got[0].index, got[0].label, expected
+            );
+        }
+    }
+    println!(
+            "{} ({mode}): int8 top-1 = float32 top-1 on {agree} of 8 photos; near ties that differ: {ties:?}",
             case.name
         );
-    }
 }
 // Natively: there the photos decode as PIL decodes them (the near ties and misses are PyTorch's).
 #[cfg(not(target_arch = "wasm32"))]

@@ -61,6 +61,16 @@ export function installPackage(name, extraDependencies = {}) {
   return dir;
 }
 
+/**
+ * A trained checkpoint of `MODELS` converted into `out` as an int8 file (mobilenet-convert --int8;
+ * MOBILENET_CONVERT names the binary, by default the debug build scripts/test.sh makes).
+ */
+export function int8File(name, out, convert = process.env.MOBILENET_CONVERT ?? join(ROOT, "target/debug/mobilenet-convert")) {
+  const { weights, options } = MANIFEST.plain.find((c) => c.name === name);
+  const flags = Object.entries(options).flatMap(([key, value]) => [`--${key}`, String(value)]);
+  execFileSync(convert, [...flags, "--int8", join(SHARED, weights), out], { stdio: "ignore" });
+}
+
 export function copyInto(dir, from) {
   cpSync(from, dir, { recursive: true });
 }

@@ -236,6 +236,11 @@ impl<'a> Checkpoint<'a> {
         Ok(())
     }
 
+    /// Whether any tensor is stored as int8.
+    pub fn has_int8(&self) -> bool {
+        self.names().any(|n| self.dtype(n) == Some(Dtype::I8))
+    }
+
     /// Whether `name` is the scales of an int8 tensor: part of it, not a parameter of its own.
     pub fn is_int8_scales(&self, name: &str) -> bool {
         name.strip_suffix(int8::SCALE_SUFFIX)

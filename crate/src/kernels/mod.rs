@@ -11,6 +11,7 @@ pub mod matvec;
 pub mod parallel;
 pub mod pointwise;
 pub mod pool;
+pub mod quantized;
 pub mod resample;
 pub mod residual;
 pub mod simd;

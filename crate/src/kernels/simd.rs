@@ -109,6 +109,29 @@ mod imp {
         pub fn min(self, o: Self) -> Self {
             F32x4(f32x4_pmin(self.0, o.0))
         }
+        /// Rounded to the nearest integer, ties to even.
+        #[inline(always)]
+        pub fn round_ties_even(self) -> Self {
+            F32x4(f32x4_nearest(self.0))
+        }
+        #[inline(always)]
+        pub fn to_array(self) -> [f32; 4] {
+            let mut a = [0.0; 4];
+            self.store(&mut a, 0);
+            a
+        }
+        /// Four channels' lanes (4 pixels each, integers in `0..=255`) as 16 bytes by pixel:
+        /// `out[4·p + c] = lanes[c][p]`.
+        #[inline(always)]
+        pub fn store_bytes_by_pixel(lanes: [Self; 4], out: &mut [u8]) {
+            let [a, b, c, d] = lanes.map(|l| i32x4_trunc_sat_f32x4(l.0));
+            let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(a, b), i16x8_narrow_i32x4(c, d));
+            let by_pixel =
+                i8x16_shuffle::<0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15>(bytes, bytes);
+            let out = &mut out[..16];
+            // SAFETY: 16 bytes in bounds; v128_store allows unaligned addresses.
+            unsafe { v128_store(out.as_mut_ptr() as *mut v128, by_pixel) }
+        }
         /// `self + a · b`, fused where relaxed SIMD is enabled (x86 engines with FMA, and ARM, fuse it).
         #[inline(always)]
         pub fn mul_add(self, a: Self, b: Self) -> Self {
@@ -128,6 +151,56 @@ mod imp {
         |a, b| F32x4(f32x4_mul(a.0, b.0)),
         |a, b| { F32x4(f32x4_div(a.0, b.0)) }
     );
+
+    /// Four i32 lanes, each summing products of 4 bytes.
+    #[derive(Clone, Copy)]
+    pub struct I32x4(v128);
+
+    impl I32x4 {
+        #[inline(always)]
+        pub fn zero() -> Self {
+            I32x4(i32x4_splat(0))
+        }
+        /// 16 bytes from `s[i..]`: lane `k` holds `s[i + 4k..i + 4k + 4]`.
+        #[inline(always)]
+        pub fn load_bytes(s: &[u8], i: usize) -> Self {
+            let s = &s[i..i + 16];
+            // SAFETY: 16 bytes in bounds; v128_load allows unaligned addresses.
+            I32x4(unsafe { v128_load(s.as_ptr() as *const v128) })
+        }
+        /// The 4 bytes `s[i..i + 4]` in every lane.
+        #[inline(always)]
+        pub fn splat_bytes(s: &[i8], i: usize) -> Self {
+            let s = &s[i..i + 4];
+            // SAFETY: 4 bytes in bounds, read unaligned.
+            I32x4(unsafe { v128_load32_splat(s.as_ptr() as *const u32) })
+        }
+        /// `self + Σ w·x` over each lane's 4 bytes: `w` signed, `x` in `0..=127` (where relaxed
+        /// SIMD's dot is deterministic).
+        #[inline(always)]
+        pub fn dot_add(self, w: Self, x: Self) -> Self {
+            #[cfg(target_feature = "relaxed-simd")]
+            {
+                I32x4(i32x4_relaxed_dot_i8x16_i7x16_add(w.0, x.0, self.0))
+            }
+            #[cfg(not(target_feature = "relaxed-simd"))]
+            {
+                // Pairs of products by i32x4.dot_i16x8_s on bytes widened to 16 bits, then each
+                // lane's two pairs added.
+                let lo = i32x4_dot_i16x8(i16x8_extend_low_i8x16(w.0), u16x8_extend_low_u8x16(x.0));
+                let hi =
+                    i32x4_dot_i16x8(i16x8_extend_high_i8x16(w.0), u16x8_extend_high_u8x16(x.0));
+                let even = i32x4_shuffle::<0, 2, 4, 6>(lo, hi);
+                let odd = i32x4_shuffle::<1, 3, 5, 7>(lo, hi);
+                I32x4(i32x4_add(self.0, i32x4_add(even, odd)))
+            }
+        }
+        /// Each lane converted to the nearest f32.
+        #[inline(always)]
+        pub fn to_f32(self) -> F32x4 {
+            F32x4(f32x4_convert_i32x4(self.0))
+        }
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -187,6 +260,25 @@ mod imp {
         pub fn min(self, o: Self) -> Self {
             self.zip(o, |a, b| if b < a { b } else { a })
         }
+        /// Rounded to the nearest integer, ties to even.
+        #[inline(always)]
+        pub fn round_ties_even(self) -> Self {
+            F32x4(self.0.map(f32::round_ties_even))
+        }
+        #[inline(always)]
+        pub fn to_array(self) -> [f32; 4] {
+            self.0
+        }
+        /// Four channels' lanes (4 pixels each, integers in `0..=255`) as 16 bytes by pixel:
+        /// `out[4·p + c] = lanes[c][p]`.
+        #[inline(always)]
+        pub fn store_bytes_by_pixel(lanes: [Self; 4], out: &mut [u8]) {
+            for (c, lane) in lanes.iter().enumerate() {
+                for (p, &v) in lane.0.iter().enumerate() {
+                    out[4 * p + c] = v as u8;
+                }
+            }
+        }
         /// `self + a · b`, rounded twice like the scalar references.
         #[inline(always)]
         pub fn mul_add(self, a: Self, b: Self) -> Self {
@@ -199,6 +291,41 @@ mod imp {
         |a, b| a.zip(b, |x, y| x * y),
         |a, b| { a.zip(b, |x, y| x / y) }
     );
+
+    /// Four i32 lanes, each summing products of 4 bytes: the wasm type's lanes, bytes as there.
+    #[derive(Clone, Copy)]
+    pub struct I32x4([[u8; 4]; 4]);
+
+    impl I32x4 {
+        pub fn zero() -> Self {
+            I32x4([[0; 4]; 4])
+        }
+        /// 16 bytes from `s[i..]`: lane `k` holds `s[i + 4k..i + 4k + 4]`.
+        pub fn load_bytes(s: &[u8], i: usize) -> Self {
+            I32x4(std::array::from_fn(|k| {
+                s[i + 4 * k..i + 4 * k + 4].try_into().unwrap()
+            }))
+        }
+        /// The 4 bytes `s[i..i + 4]` in every lane.
+        pub fn splat_bytes(s: &[i8], i: usize) -> Self {
+            let w: [i8; 4] = s[i..i + 4].try_into().unwrap();
+            I32x4([w.map(|b| b as u8); 4])
+        }
+        fn lane(&self, k: usize) -> i32 {
+            i32::from_le_bytes(self.0[k])
+        }
+        /// `self + Σ w·x` over each lane's 4 bytes: `w` signed, `x` in `0..=127`.
+        pub fn dot_add(self, w: Self, x: Self) -> Self {
+            I32x4(std::array::from_fn(|k| {
+                let products = (0..4).map(|b| w.0[k][b] as i8 as i32 * x.0[k][b] as i32);
+                (self.lane(k) + products.sum::<i32>()).to_le_bytes()
+            }))
+        }
+        /// Each lane converted to the nearest f32.
+        pub fn to_f32(self) -> F32x4 {
+            F32x4(std::array::from_fn(|k| self.lane(k) as f32))
+        }
+    }
 }
 
-pub use imp::F32x4;
+pub use imp::{F32x4, I32x4};

@@ -13,7 +13,7 @@ use candle_core::{Module, Tensor};
 
 use crate::arch::{Architecture, TimmFamily};
 use crate::checkpoint::Weights;
-use crate::config::ModelConfig;
+use crate::config::{Compute, ModelConfig};
 use crate::error::{Error, Result};
 use crate::layers::{
     global_avg_pool, Activation, Block, BuildContext, ConvBnAct, Layer, Linear, SqueezeExcite,
@@ -81,12 +81,13 @@ pub fn spec(config: &ModelConfig) -> Result<NetworkSpec> {
 }
 
 /// Builds the network `config` describes from the tensors under `root`.
-pub fn build(config: &ModelConfig, root: Weights) -> Result<Network> {
+pub fn build(config: &ModelConfig, root: Weights, compute: Compute) -> Result<Network> {
     config.validate()?;
     let ctx = BuildContext {
         padding: config.padding,
         bn_eps: config.bn_eps,
         bn_folded: config.bn_folded,
+        compute,
     };
     let spec = spec(config)?;
     let mut names = Namer::new(Layout::of(config.arch));

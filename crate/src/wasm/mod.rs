@@ -136,6 +136,7 @@ fn load_options(options: &JsValue) -> Result<LoadOptions, Error> {
         input_size,
         crop_pct: number("cropPct")?,
         interpolation: string("interpolation")?.map(|i| i.parse()).transpose()?,
+        compute: string("compute")?.map(|c| c.parse()).transpose()?,
         labels,
         described: string("timmConfig")?
             .map(|json| hub::parse_config(&json))
@@ -218,7 +219,7 @@ impl WasmModel {
     }
 
     /// `{ arch, width, inputSize, interpolation, numClasses, parameters, labels, embeddingSize,
-    /// customHead, threads }`
+    /// customHead, threads, compute }`
     #[wasm_bindgen(getter)]
     pub fn info(&self) -> JsValue {
         let config = self.model.config();
@@ -233,6 +234,7 @@ impl WasmModel {
         set(&info, "embeddingSize", self.model.embedding_size() as u32);
         set(&info, "customHead", self.model.head().is_some());
         set(&info, "threads", crate::kernels::parallel::threads() as u32);
+        set(&info, "compute", self.model.compute().name());
         info.into()
     }
 

@@ -136,9 +136,12 @@ fn input_range(lo: f32, hi: f32) -> (f32, i32) {
     (scale, (-lo / scale).round_ties_even() as i32)
 }
 
-/// `round(x / scale) + zero`, clamped to `0..=127`, as the vector path computes it.
-fn quantize_value(x: f32, inverse: f32, zero: f32) -> u8 {
-    (x * inverse + zero).round_ties_even().clamp(0.0, INPUT_MAX) as u8
+/// `x / scale + zero` rounded half up, as the vector path computes it: `offset` is `zero + 0.5`,
+/// and truncation rounds. No lower clamp is needed (`x ≥ lo` keeps the sum above 0 but for
+/// rounding, and a sum in (-1, 0) truncates to 0 as well); the upper one keeps a sum the scale's
+/// and zero point's rounding pushed to 128 within the 7 bits the relaxed dot needs.
+fn quantize_value(x: f32, inverse: f32, offset: f32) -> u8 {
+    (x * inverse + offset).min(INPUT_MAX) as u8
 }
 
 /// Quantizes one image `x` (`cin × plane`, NCHW) for [`pointwise_int8`].
@@ -147,12 +150,12 @@ pub fn quantize_input(x: &[f32], cin: usize, plane: usize) -> QuantizedInput {
     let (lo, hi) = min_max(x);
     let (scale, zero) = input_range(lo, hi);
     let plane4 = plane.div_ceil(4) * 4;
-    let (inverse, zero_f) = (1.0 / scale, zero as f32);
+    let (inverse, offset) = (1.0 / scale, zero as f32 + 0.5);
     let mut values = vec![0u8; cin.div_ceil(GROUP) * plane4 * GROUP];
     for (g, group) in values.chunks_exact_mut(plane4 * GROUP).enumerate() {
         let channels = g * GROUP..cin.min(g * GROUP + GROUP);
         if channels.len() == GROUP {
-            quantize_group(x, plane, g * GROUP, inverse, zero_f, group);
+            quantize_group(x, plane, g * GROUP, inverse, offset, group);
         }
         // A last, partial group (or the plane's last 0–3 pixels): one value at a time.
         let done = if channels.len() == GROUP {
@@ -163,7 +166,7 @@ pub fn quantize_input(x: &[f32], cin: usize, plane: usize) -> QuantizedInput {
         for c in channels.clone() {
             for p in done..plane {
                 group[p * GROUP + c - channels.start] =
-                    quantize_value(x[c * plane + p], inverse, zero_f);
+                    quantize_value(x[c * plane + p], inverse, offset);
             }
         }
     }
@@ -194,22 +197,24 @@ fn min_max(x: &[f32]) -> (f32, f32) {
     (lo_s, hi_s)
 }
 
-/// Channels `first..first + 4` of the plane's whole 4-pixel vectors into `group`.
+/// Channels `first..first + 4` of the plane's whole 4-pixel vectors into `group`, as
+/// [`quantize_value`] computes each (`store_bytes_by_pixel` truncates).
 fn quantize_group(
     x: &[f32],
     plane: usize,
     first: usize,
     inverse: f32,
-    zero: f32,
+    offset: f32,
     group: &mut [u8],
 ) {
-    let (inverse, zero) = (F32x4::splat(inverse), F32x4::splat(zero));
+    let (inverse, offset, max) = (
+        F32x4::splat(inverse),
+        F32x4::splat(offset),
+        F32x4::splat(INPUT_MAX),
+    );
     for p in (0..plane / 4 * 4).step_by(4) {
         let lanes: [F32x4; GROUP] = std::array::from_fn(|k| {
-            (F32x4::load(x, (first + k) * plane + p) * inverse + zero)
-                .round_ties_even()
-                .max(F32x4::splat(0.0))
-                .min(F32x4::splat(INPUT_MAX))
+            (F32x4::load(x, (first + k) * plane + p) * inverse + offset).min(max)
         });
         F32x4::store_bytes_by_pixel(lanes, &mut group[p * GROUP..p * GROUP + 16]);
     }
@@ -336,7 +341,8 @@ pub fn pointwise_int8_reference(
             for p in 0..plane {
                 let acc: i32 = (0..cin)
                     .map(|ci| {
-                        let u = quantize_value(image[ci * plane + p], 1.0 / scale, zero as f32);
+                        let u =
+                            quantize_value(image[ci * plane + p], 1.0 / scale, zero as f32 + 0.5);
                         weights.get(co, ci) as i32 * u as i32
                     })
                     .sum();
@@ -460,16 +466,20 @@ mod tests {
         // Signed: zero exactly representable.
         let (scale, zero) = input_range(-1.0, 3.0);
         assert_eq!((scale, zero), (4.0 / 127.0, 32));
-        assert_eq!(quantize_value(-1.0, 1.0 / scale, zero as f32), 0);
-        assert_eq!(quantize_value(0.0, 1.0 / scale, zero as f32), 32);
-        assert_eq!(quantize_value(3.0, 1.0 / scale, zero as f32), 127);
+        let offset = zero as f32 + 0.5;
+        assert_eq!(quantize_value(-1.0, 1.0 / scale, offset), 0);
+        assert_eq!(quantize_value(0.0, 1.0 / scale, offset), 32);
+        assert_eq!(quantize_value(3.0, 1.0 / scale, offset), 127);
+        // Half up; past 127 (the scale's rounding) clamped.
+        assert_eq!(quantize_value(2.5, 1.0, 0.5), 3);
+        assert_eq!(quantize_value(127.7, 1.0, 0.5), 127);
         // All zeros, or nothing: a harmless scale.
         assert_eq!(input_range(0.0, 0.0), (1.0, 0));
         // Layout: a pixel's 4 channels adjacent.
         let x: Vec<f32> = (0..8).map(|v| v as f32).collect(); // 4 channels × 2 pixels
         let q = quantize_input(&x, 4, 2);
         let s = 127.0 / 7.0;
-        let expect = |v: f32| (v * s).round_ties_even() as u8;
+        let expect = |v: f32| (v * s + 0.5) as u8;
         assert_eq!(q.values[..4], [0.0, 2.0, 4.0, 6.0].map(expect));
         assert_eq!(q.values[4..8], [1.0, 3.0, 5.0, 7.0].map(expect));
     }

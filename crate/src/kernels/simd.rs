@@ -120,8 +120,8 @@ mod imp {
             self.store(&mut a, 0);
             a
         }
-        /// Four channels' lanes (4 pixels each, integers in `0..=255`) as 16 bytes by pixel:
-        /// `out[4·p + c] = lanes[c][p]`.
+        /// Four channels' lanes (4 pixels each) as 16 bytes by pixel, `out[4·p + c] = lanes[c][p]`,
+        /// each truncated and saturated to `0..=255` as `as u8` does.
         #[inline(always)]
         pub fn store_bytes_by_pixel(lanes: [Self; 4], out: &mut [u8]) {
             let [a, b, c, d] = lanes.map(|l| i32x4_trunc_sat_f32x4(l.0));
@@ -269,8 +269,8 @@ mod imp {
         pub fn to_array(self) -> [f32; 4] {
             self.0
         }
-        /// Four channels' lanes (4 pixels each, integers in `0..=255`) as 16 bytes by pixel:
-        /// `out[4·p + c] = lanes[c][p]`.
+        /// Four channels' lanes (4 pixels each) as 16 bytes by pixel, `out[4·p + c] = lanes[c][p]`,
+        /// each truncated and saturated to `0..=255` as `as u8` does.
         #[inline(always)]
         pub fn store_bytes_by_pixel(lanes: [Self; 4], out: &mut [u8]) {
             for (c, lane) in lanes.iter().enumerate() {

@@ -13,7 +13,6 @@
 //! the pass's [`Board`], taking runs of each split as soon as it is posted; between passes they
 //! sleep in rayon's pool.
 
-use rayon::prelude::*;
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
@@ -97,14 +96,24 @@ pub fn for_each_rows<T: Send>(
         return work(0, out);
     }
     let per_run = rows.div_ceil(threads * RUNS_PER_THREAD);
-    let board = PASS.with(Cell::get);
-    if board.is_null() {
-        // Not in a pass (a kernel called on its own): rayon's queues.
-        return out
-            .par_chunks_mut(per_run * unit)
-            .enumerate()
-            .for_each(|(i, run)| work(i * per_run, run));
+    let work: &(dyn Fn(usize, &mut [T]) + Sync) = &work;
+    if PASS.with(Cell::get).is_null() {
+        // Not in a pass (a kernel called on its own): a pass of its own, so that every split
+        // goes through the board.
+        return in_pool(move || split(out, unit, per_run, work));
     }
+    split(out, unit, per_run, work)
+}
+
+/// [`for_each_rows`]'s split into runs of `per_run` rows, posted on this thread's pass's board.
+fn split<T: Send>(
+    out: &mut [T],
+    unit: usize,
+    per_run: usize,
+    work: &(dyn Fn(usize, &mut [T]) + Sync),
+) {
+    let board = PASS.with(Cell::get);
+    assert!(!board.is_null(), "a split outside a pass");
     // Runs as `chunks_mut` cuts them: the last takes what is left, a partial row included.
     let runs = out.len().div_ceil(per_run * unit);
     let (len, rows_out) = (out.len(), SharedSlice(out.as_mut_ptr()));

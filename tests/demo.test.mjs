@@ -332,6 +332,17 @@ function predicts(page, which, label) {
   );
 }
 
+/** Picks the linear head in the demo's Teach mode, trains it, and waits for it to be trained. */
+async function trainLinearHead(page) {
+    await page.selectOption("#head-select", "linear");
+    await page.waitForFunction(() => !document.getElementById("train").disabled);
+    await page.click("#train");
+    await page.waitForFunction(() => /^Trained on \d+ examples/.test(document.getElementById("train-status").textContent), null, {
+      timeout: 30_000,
+    });
+    assert.equal(await page.evaluate(() => document.getElementById("train-progress").value), 1);
+}
+
 test("Teach mode: two classes taught from the camera; predictions follow the video (kNN, then linear); export and import", { skip: WEBDRIVER && "only Chromium's fake camera plays our video: the next test teaches in the other engines" }, async () => {
   const { browser, page, errors } = await openDemo({ video: twoImages });
   try {
@@ -368,13 +379,7 @@ test("Teach mode: two classes taught from the camera; predictions follow the vid
     await page.screenshot({ path: shot("demo-teach-knn"), fullPage: true });
 
     // The linear head: train it (progress shown), then the same.
-    await page.selectOption("#head-select", "linear");
-    await page.waitForFunction(() => !document.getElementById("train").disabled);
-    await page.click("#train");
-    await page.waitForFunction(() => /^Trained on \d+ examples/.test(document.getElementById("train-status").textContent), null, {
-      timeout: 30_000,
-    });
-    assert.equal(await page.evaluate(() => document.getElementById("train-progress").value), 1);
+    await trainLinearHead(page);
     await predicts(page, 0, "cat");
     await predicts(page, 1, "mug");
     await page.screenshot({ path: shot("demo-teach-linear"), fullPage: true });
@@ -468,13 +473,7 @@ test("Teach mode (Firefox, WebKit): a class taught from the camera while held, t
     await page.screenshot({ path: shot("demo-teach-knn") });
 
     // The linear head: train it (progress shown), then the same.
-    await page.selectOption("#head-select", "linear");
-    await page.waitForFunction(() => !document.getElementById("train").disabled);
-    await page.click("#train");
-    await page.waitForFunction(() => /^Trained on \d+ examples/.test(document.getElementById("train-status").textContent), null, {
-      timeout: 30_000,
-    });
-    assert.equal(await page.evaluate(() => document.getElementById("train-progress").value), 1);
+    await trainLinearHead(page);
     await predictsStill(page, "cat");
     await page.setInputFiles("#file", join(SHARED, "images/coffee.png"));
     await predictsStill(page, "mug");

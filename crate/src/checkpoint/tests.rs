@@ -163,8 +163,6 @@ fn int8_weights_read_back_dequantized() {
     root.pp("conv").get(&[3], "bias").unwrap();
     usage.ensure_all_used(&checkpoint).unwrap();
 
-    let mut without = tensors.to_vec();
-    without.truncate(1);
     let q_only = {
         let view = TensorView::new(Dtype::I8, vec![3, 4], &bytes_q).unwrap();
         safetensors::tensor::serialize([("conv.weight".to_string(), view)], None).unwrap()

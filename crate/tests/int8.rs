@@ -1,7 +1,8 @@
 //! int8 model files (`mobilenet-convert --int8`): convolution and fully connected weights stored as
-//! int8 with a scale per output channel, dequantized at load into the float32 kernels. A quarter
-//! of the size; the trained models keep float32's top-1 on the photos, except where float32's own
-//! top two are within 1 % of each other.
+//! int8 with a scale per output channel, run either dequantized at load into the float32 kernels
+//! or with their 1×1 convs in int8 (`Compute::Int8`). A quarter of the size; the trained models
+//! keep float32's top-1 on the photos in both modes, except where float32's own top two are within
+//! 1 % of each other, and two named misses.
 
 mod common;
 

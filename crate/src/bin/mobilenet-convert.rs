@@ -26,7 +26,7 @@ ARCH: mobilenet_v3_small | mobilenet_v3_large | mobilenet_v2 | mobilenet_v1 | mo
       timm name such as mobilenetv3_small_100 or mobilenetv4_conv_small
 --labels: one class name per line, in class-index order
 --int8: convolution and fully connected weights as int8 with a scale per output channel (about a
-        quarter of the f32 file), dequantized to float32 when the file is loaded";
+        quarter of the f32 file); the package runs its 1x1 convs in int8, the rest in float32";
 
 struct Args {
     config: ModelConfig,

@@ -16,7 +16,7 @@ use crate::kernels::matvec::LinearOp;
 use crate::kernels::parallel::in_pool;
 use crate::kernels::pointwise::{prepare_weights, PointwiseConv};
 use crate::kernels::pool::{GlobalAvgPool, SqueezeExciteOp};
-use crate::kernels::quantized::{Int8PointwiseConv, Int8Weights};
+use crate::kernels::quantized::Int8Weights;
 use crate::kernels::residual::ResidualAdd;
 use crate::kernels::{conv_output_size, ConvArgs, TensorKernel};
 
@@ -164,6 +164,8 @@ impl ConvBnAct {
             bn.fold_into(&mut weights)?
         };
         let mut int8 = None;
+        // Not the stem's dense conv: its 7-bit inputs (the normalized image) lose half of the
+        // pixels' 8 bits, which flipped V2's top-1 on rocket.jpg (a 3.4 % margin).
         if spec.kind == ConvKind::Pointwise && ctx.compute == Compute::Int8 {
             int8 = Some(Int8Weights::quantize(&weights, out, spec.in_channels));
             weights = Vec::new();
@@ -182,6 +184,13 @@ impl ConvBnAct {
 
     pub fn spec(&self) -> &ConvSpec {
         &self.spec
+    }
+
+    /// Where the conv runs in int8: its inputs lie in `[0, max]` ([`Int8Weights::bound_inputs`]).
+    pub fn bound_int8_inputs(&mut self, max: f32) {
+        if let Some(weights) = &mut self.int8 {
+            weights.bound_inputs(max);
+        }
     }
 
     fn pads(&self, h: usize, w: usize) -> (usize, usize, usize, usize) {
@@ -208,21 +217,13 @@ impl Module for ConvBnAct {
         count_multiply_adds((n * spec.out_channels * out_h * out_w * per_output) as u64);
         let args = ConvArgs {
             weights: &self.weights,
+            int8: self.int8.as_ref(),
             bias: &self.bias,
             kernel: spec.kernel,
             stride: spec.stride,
             pads: (top, bottom, left, right),
             activation: spec.activation,
         };
-        if let Some(weights) = &self.int8 {
-            let (bias, activation) = (&self.bias[..], spec.activation);
-            return Int8PointwiseConv {
-                weights,
-                bias,
-                activation,
-            }
-            .apply(x);
-        }
         match spec.kind {
             ConvKind::Depthwise => DepthwiseConv(args).apply(x),
             ConvKind::Pointwise => PointwiseConv(args).apply(x),

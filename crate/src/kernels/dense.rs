@@ -132,6 +132,7 @@ mod tests {
             let x = Tensor::from_slice(&input, (2, cin, h, w), &Device::Cpu).unwrap();
             let op = DenseConv(ConvArgs {
                 weights: &prepared,
+                int8: None,
                 bias: &bias,
                 kernel: k,
                 stride: s,

@@ -100,11 +100,13 @@ pub(crate) trait TensorKernel {
     }
 }
 
-/// What a convolution layer hands its kernel: weights as that kernel reads them, one bias per
-/// output channel, the window, and the zero padding for this input's size.
+/// What a convolution layer hands its kernel: weights as that kernel reads them (float32, or for
+/// a 1×1 conv computing in int8, `int8`), one bias per output channel, the window, and the zero
+/// padding for this input's size.
 #[derive(Debug, Clone, Copy)]
 pub struct ConvArgs<'a> {
     pub weights: &'a [f32],
+    pub int8: Option<&'a quantized::Int8Weights>,
     pub bias: &'a [f32],
     pub kernel: usize,
     pub stride: usize,

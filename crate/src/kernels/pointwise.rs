@@ -16,6 +16,7 @@ use candle_core::Shape;
 
 use super::activation::{with_activation, Activation, ActivationKernel};
 use super::parallel::for_each_rows;
+use super::quantized::pointwise_int8;
 use super::simd::F32x4;
 use super::{written_vec, ConvArgs, TensorKernel};
 
@@ -335,8 +336,8 @@ pub fn fused_product(
     }
 }
 
-/// A 1×1 convolution layer: weights `[cout, cin]` from [`prepare_weights`], bias `[cout]`, NCHW in
-/// and out; stride 1, no padding.
+/// A 1×1 convolution layer: weights `[cout, cin]` from [`prepare_weights`] (or int8), bias
+/// `[cout]`, NCHW in and out; stride 1, no padding.
 pub struct PointwiseConv<'a>(pub ConvArgs<'a>);
 
 impl TensorKernel for PointwiseConv<'_> {
@@ -349,6 +350,21 @@ impl TensorKernel for PointwiseConv<'_> {
             candle_core::bail!("pointwise: a 1x1 window, stride 1, no padding");
         }
         let cout = args.bias.len();
+        if let Some(int8) = args.int8 {
+            if (int8.cin(), int8.cout()) != (cin, cout) {
+                candle_core::bail!(
+                    "pointwise: {cin} input channels for int8 weights of {}",
+                    int8.cin()
+                );
+            }
+            // SAFETY: `pointwise_int8` writes every value of its output.
+            let out = unsafe {
+                written_vec(n * cout * h * w, |out| {
+                    pointwise_int8(x, int8, args.bias, h * w, args.activation, out)
+                })
+            };
+            return Ok((out, Shape::from((n, cout, h, w))));
+        }
         if args.weights.len() != weights_len(cout, cin) {
             candle_core::bail!(
                 "pointwise: {cin} input channels for {} weights",

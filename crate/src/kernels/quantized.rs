@@ -16,12 +16,9 @@
 
 use std::mem::MaybeUninit;
 
-use candle_core::Shape;
-
 use super::activation::{with_activation, Activation, ActivationKernel};
 use super::parallel::for_each_rows;
 use super::simd::{F32x4, I32x4};
-use super::{written_vec, TensorKernel};
 
 /// Input channels summed by one dot product lane.
 pub const GROUP: usize = 4;
@@ -47,6 +44,9 @@ pub struct Int8Weights {
     /// `Σ q[co][ci]`, to take the input's zero point out of the product.
     sums: Vec<i32>,
     cin: usize,
+    /// `Some(max)` where the layer's inputs are known to lie in `[0, max]` (a ReLU6 before it):
+    /// that range is used as is, with no pass over the input to measure it.
+    input_max: Option<f32>,
 }
 
 impl Int8Weights {
@@ -78,7 +78,13 @@ impl Int8Weights {
             scales,
             sums,
             cin,
+            input_max: None,
         }
+    }
+
+    /// The layer's inputs lie in `[0, max]` (it follows a ReLU6): quantized on that range.
+    pub fn bound_inputs(&mut self, max: f32) {
+        self.input_max = Some(max);
     }
 
     pub fn cout(&self) -> usize {
@@ -144,10 +150,11 @@ fn quantize_value(x: f32, inverse: f32, offset: f32) -> u8 {
     (x * inverse + offset).min(INPUT_MAX) as u8
 }
 
-/// Quantizes one image `x` (`cin × plane`, NCHW) for [`pointwise_int8`].
-pub fn quantize_input(x: &[f32], cin: usize, plane: usize) -> QuantizedInput {
+/// Quantizes one image `x` (`cin × plane`, NCHW) for [`pointwise_int8`], on the range `[0, max]`
+/// given, else on the one measured.
+pub fn quantize_input(x: &[f32], cin: usize, plane: usize, max: Option<f32>) -> QuantizedInput {
     assert_eq!(x.len(), cin * plane);
-    let (lo, hi) = min_max(x);
+    let (lo, hi) = max.map_or_else(|| min_max(x), |max| (0.0, max));
     let (scale, zero) = input_range(lo, hi);
     let plane4 = plane.div_ceil(4) * 4;
     let (inverse, offset) = (1.0 / scale, zero as f32 + 0.5);
@@ -237,7 +244,7 @@ pub fn pointwise_int8(
     let block_len = groups * INT8_ROWS * GROUP;
     with_activation!(act, A => {
         for (image, result) in x.chunks_exact(cin * plane).zip(out.chunks_exact_mut(cout * plane)) {
-            let input = quantize_input(image, cin, plane);
+            let input = quantize_input(image, cin, plane, weights.input_max);
             let terms = weights.store_terms(bias, &input);
             let rows_len = INT8_ROWS * plane;
             for_each_rows(result, rows_len, rows_len * cin, |first_block, rows| {
@@ -326,9 +333,14 @@ pub fn pointwise_int8_reference(
     let (cin, cout) = (weights.cin, weights.cout());
     let mut out = Vec::with_capacity(x.len() / (cin * plane) * cout * plane);
     for image in x.chunks_exact(cin * plane) {
-        let (lo, hi) = image
-            .iter()
-            .fold((0.0f32, 0.0f32), |(l, h), &v| (l.min(v), h.max(v)));
+        let (lo, hi) = weights.input_max.map_or_else(
+            || {
+                image
+                    .iter()
+                    .fold((0.0f32, 0.0f32), |(l, h), &v| (l.min(v), h.max(v)))
+            },
+            |max| (0.0, max),
+        );
         let (scale, zero) = input_range(lo, hi);
         let input = QuantizedInput {
             values: Vec::new(),
@@ -353,39 +365,10 @@ pub fn pointwise_int8_reference(
     out
 }
 
-/// A 1×1 convolution layer in int8: NCHW in and out, stride 1, no padding.
-pub struct Int8PointwiseConv<'a> {
-    pub weights: &'a Int8Weights,
-    pub bias: &'a [f32],
-    pub activation: Activation,
-}
-
-impl TensorKernel for Int8PointwiseConv<'_> {
-    const NAME: &'static str = "int8-pointwise-conv";
-
-    fn run(&self, x: &[f32], shape: &Shape) -> candle_core::Result<(Vec<f32>, Shape)> {
-        let (n, cin, h, w) = shape.dims4()?;
-        if cin != self.weights.cin {
-            candle_core::bail!(
-                "int8 pointwise: {cin} input channels for {}",
-                self.weights.cin
-            );
-        }
-        let cout = self.weights.cout();
-        // SAFETY: `pointwise_int8` writes every value of its output.
-        let out = unsafe {
-            written_vec(n * cout * h * w, |out| {
-                pointwise_int8(x, self.weights, self.bias, h * w, self.activation, out)
-            })
-        };
-        Ok((out, Shape::from((n, cout, h, w))))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::test_values;
+    use crate::kernels::{test_values, written_vec};
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -405,8 +388,13 @@ mod tests {
         ] {
             let w = test_values(cout * cin, 2);
             let b = test_values(cout, 3);
-            let weights = Int8Weights::quantize(&w, cout, cin);
-            for non_negative in [false, true] {
+            let mut bounded = Int8Weights::quantize(&w, cout, cin);
+            bounded.bound_inputs(6.0);
+            for (non_negative, weights) in [
+                (false, Int8Weights::quantize(&w, cout, cin)),
+                (true, Int8Weights::quantize(&w, cout, cin)),
+                (true, bounded),
+            ] {
                 let mut x = test_values(images * cin * plane, 1);
                 if non_negative {
                     x.iter_mut().for_each(|v| *v = v.max(0.0) * 6.0);
@@ -477,7 +465,7 @@ mod tests {
         assert_eq!(input_range(0.0, 0.0), (1.0, 0));
         // Layout: a pixel's 4 channels adjacent.
         let x: Vec<f32> = (0..8).map(|v| v as f32).collect(); // 4 channels × 2 pixels
-        let q = quantize_input(&x, 4, 2);
+        let q = quantize_input(&x, 4, 2, None);
         let s = 127.0 / 7.0;
         let expect = |v: f32| (v * s + 0.5) as u8;
         assert_eq!(q.values[..4], [0.0, 2.0, 4.0, 6.0].map(expect));

@@ -120,10 +120,16 @@ mod imp {
             self.store(&mut a, 0);
             a
         }
-        /// Four channels' lanes (4 pixels each) as 16 bytes by pixel, `out[4·p + c] = lanes[c][p]`,
-        /// each truncated and saturated to `0..=255` as `as u8` does.
+        /// Four channels' lanes (4 pixels each, each in (-1, 256)) as 16 bytes by pixel,
+        /// `out[4·p + c] = lanes[c][p]`, each truncated as `as u8` does.
         #[inline(always)]
         pub fn store_bytes_by_pixel(lanes: [Self; 4], out: &mut [u8]) {
+            // Relaxed SIMD's truncation is one instruction on x86, where the saturating one
+            // takes several; they agree on every lane below 2^31, and callers' lanes lie in
+            // (-1, 256).
+            #[cfg(target_feature = "relaxed-simd")]
+            let [a, b, c, d] = lanes.map(|l| i32x4_relaxed_trunc_f32x4(l.0));
+            #[cfg(not(target_feature = "relaxed-simd"))]
             let [a, b, c, d] = lanes.map(|l| i32x4_trunc_sat_f32x4(l.0));
             let bytes = u8x16_narrow_i16x8(i16x8_narrow_i32x4(a, b), i16x8_narrow_i32x4(c, d));
             let by_pixel =
@@ -269,8 +275,8 @@ mod imp {
         pub fn to_array(self) -> [f32; 4] {
             self.0
         }
-        /// Four channels' lanes (4 pixels each) as 16 bytes by pixel, `out[4·p + c] = lanes[c][p]`,
-        /// each truncated and saturated to `0..=255` as `as u8` does.
+        /// Four channels' lanes (4 pixels each, each in (-1, 256)) as 16 bytes by pixel,
+        /// `out[4·p + c] = lanes[c][p]`, each truncated as `as u8` does.
         #[inline(always)]
         pub fn store_bytes_by_pixel(lanes: [Self; 4], out: &mut [u8]) {
             for (c, lane) in lanes.iter().enumerate() {

@@ -80,6 +80,18 @@ pub fn spec(config: &ModelConfig) -> Result<NetworkSpec> {
     }
 }
 
+/// A conv right after a ReLU6 conv knows its inputs lie in `[0, 6]`: in int8, it quantizes them
+/// on that range without measuring it (as TFLite's quantized MobileNets do).
+fn bound_int8_inputs(layers: &mut [Layer]) {
+    for i in 1..layers.len() {
+        if let [Layer::Conv(before), Layer::Conv(conv)] = &mut layers[i - 1..=i] {
+            if before.spec().activation == Activation::Relu6 {
+                conv.bound_int8_inputs(6.0);
+            }
+        }
+    }
+}
+
 /// Builds the network `config` describes from the tensors under `root`.
 pub fn build(config: &ModelConfig, root: Weights, compute: Compute) -> Result<Network> {
     config.validate()?;
@@ -116,6 +128,8 @@ pub fn build(config: &ModelConfig, root: Weights, compute: Compute) -> Result<Ne
                     _ => Err(Error::Internal(format!("block {s}.{b}: names out of step"))),
                 })
                 .collect::<Result<Vec<_>>>()?;
+            let mut layers = layers;
+            bound_int8_inputs(&mut layers);
             features.push(match (layers.len(), block.residual) {
                 // A lone conv runs as itself.
                 (1, false) => match layers.into_iter().next() {

@@ -294,13 +294,23 @@ fn tile<A: ActivationKernel, const VECTORS: usize>(
 ) {
     let groups = packed.len() / (INT8_ROWS * GROUP);
     let stride = input.plane4 * GROUP;
+    // The loop's reads, checked once: the last group's vectors end inside the input, and the
+    // weights hold `groups` groups of INT8_ROWS rows.
+    assert!(p + 4 * VECTORS <= input.plane4 && packed.len() == groups * INT8_ROWS * GROUP);
+    assert!(groups == 0 || (groups - 1) * stride + (p + 4 * VECTORS) * GROUP <= input.values.len());
     let mut acc = [[I32x4::zero(); VECTORS]; INT8_ROWS];
     for g in 0..groups {
-        let at = g * stride + p * GROUP;
-        let x: [I32x4; VECTORS] =
-            std::array::from_fn(|v| I32x4::load_bytes(&input.values, at + 16 * v));
+        // SAFETY: within the bounds asserted above (`g < groups`, `r < INT8_ROWS`).
+        let (x, w) = unsafe {
+            let row = input.values.as_ptr().add(g * stride + p * GROUP);
+            (
+                std::array::from_fn::<_, VECTORS, _>(|v| I32x4::load_bytes_ptr(row.add(16 * v))),
+                packed.as_ptr().add(g * INT8_ROWS * GROUP),
+            )
+        };
         for (r, acc) in acc.iter_mut().enumerate() {
-            let w = I32x4::splat_bytes(packed, (g * INT8_ROWS + r) * GROUP);
+            // SAFETY: as above.
+            let w = unsafe { I32x4::splat_bytes_ptr(w.add(r * GROUP)) };
             for (a, x) in acc.iter_mut().zip(&x) {
                 *a = a.dot_add(w, *x);
             }

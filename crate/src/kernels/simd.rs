@@ -178,8 +178,20 @@ mod imp {
         #[inline(always)]
         pub fn splat_bytes(s: &[i8], i: usize) -> Self {
             let s = &s[i..i + 4];
-            // SAFETY: 4 bytes in bounds, read unaligned.
-            I32x4(unsafe { v128_load32_splat(s.as_ptr() as *const u32) })
+            // SAFETY: 4 bytes in bounds.
+            unsafe { Self::splat_bytes_ptr(s.as_ptr()) }
+        }
+        /// # Safety
+        /// `p..p+16` must be readable.
+        #[inline(always)]
+        pub unsafe fn load_bytes_ptr(p: *const u8) -> Self {
+            I32x4(v128_load(p as *const v128))
+        }
+        /// # Safety
+        /// `p..p+4` must be readable.
+        #[inline(always)]
+        pub unsafe fn splat_bytes_ptr(p: *const i8) -> Self {
+            I32x4(v128_load32_splat(p as *const u32))
         }
         /// `self + Σ w·x` over each lane's 4 bytes: `w` signed, `x` in `0..=127` (where relaxed
         /// SIMD's dot is deterministic).
@@ -316,6 +328,16 @@ mod imp {
         pub fn splat_bytes(s: &[i8], i: usize) -> Self {
             let w: [i8; 4] = s[i..i + 4].try_into().unwrap();
             I32x4([w.map(|b| b as u8); 4])
+        }
+        /// # Safety
+        /// `p..p+16` must be readable.
+        pub unsafe fn load_bytes_ptr(p: *const u8) -> Self {
+            Self::load_bytes(std::slice::from_raw_parts(p, 16), 0)
+        }
+        /// # Safety
+        /// `p..p+4` must be readable.
+        pub unsafe fn splat_bytes_ptr(p: *const i8) -> Self {
+            Self::splat_bytes(std::slice::from_raw_parts(p, 4), 0)
         }
         fn lane(&self, k: usize) -> i32 {
             i32::from_le_bytes(self.0[k])

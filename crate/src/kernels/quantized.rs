@@ -152,13 +152,24 @@ fn quantize_value(x: f32, inverse: f32, offset: f32) -> u8 {
 
 /// Quantizes one image `x` (`cin × plane`, NCHW) for [`pointwise_int8`], on the range `[0, max]`
 /// given, else on the one measured.
-pub fn quantize_input(x: &[f32], cin: usize, plane: usize, max: Option<f32>) -> QuantizedInput {
+///
+/// The bytes go into `values`, a buffer of an earlier call (or a new one), not cleared first: the
+/// bytes written are every pixel's of every channel, and the others (padding pixels, whose lanes are
+/// never stored, and padding channels, whose weights are zeros) keep earlier quantized values, so
+/// every byte stays in `0..=127`.
+pub fn quantize_input(
+    x: &[f32],
+    cin: usize,
+    plane: usize,
+    max: Option<f32>,
+    mut values: Vec<u8>,
+) -> QuantizedInput {
     assert_eq!(x.len(), cin * plane);
     let (lo, hi) = max.map_or_else(|| min_max(x), |max| (0.0, max));
     let (scale, zero) = input_range(lo, hi);
     let plane4 = plane.div_ceil(4) * 4;
     let (inverse, offset) = (1.0 / scale, zero as f32 + 0.5);
-    let mut values = vec![0u8; cin.div_ceil(GROUP) * plane4 * GROUP];
+    values.resize(cin.div_ceil(GROUP) * plane4 * GROUP, 0);
     for (g, group) in values.chunks_exact_mut(plane4 * GROUP).enumerate() {
         let channels = g * GROUP..cin.min(g * GROUP + GROUP);
         if channels.len() == GROUP {
@@ -227,6 +238,11 @@ fn quantize_group(
     }
 }
 
+thread_local! {
+    /// The last quantized input's buffer, for the next: no allocation or zeroing per layer.
+    static INPUT_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
 /// `out = act(W·x + bias)` for whole images `x` (`cin × plane` each), `W` in int8.
 pub fn pointwise_int8(
     x: &[f32],
@@ -244,7 +260,8 @@ pub fn pointwise_int8(
     let block_len = groups * INT8_ROWS * GROUP;
     with_activation!(act, A => {
         for (image, result) in x.chunks_exact(cin * plane).zip(out.chunks_exact_mut(cout * plane)) {
-            let input = quantize_input(image, cin, plane, weights.input_max);
+            let buffer = INPUT_BUFFER.take();
+            let input = quantize_input(image, cin, plane, weights.input_max, buffer);
             let terms = weights.store_terms(bias, &input);
             let rows_len = INT8_ROWS * plane;
             for_each_rows(result, rows_len, rows_len * cin, |first_block, rows| {
@@ -255,6 +272,7 @@ pub fn pointwise_int8(
                     block_rows::<A>(&input, packed, terms, plane, rows);
                 }
             });
+            INPUT_BUFFER.set(input.values);
         }
     })
 }
@@ -475,7 +493,7 @@ mod tests {
         assert_eq!(input_range(0.0, 0.0), (1.0, 0));
         // Layout: a pixel's 4 channels adjacent.
         let x: Vec<f32> = (0..8).map(|v| v as f32).collect(); // 4 channels × 2 pixels
-        let q = quantize_input(&x, 4, 2, None);
+        let q = quantize_input(&x, 4, 2, None, Vec::new());
         let s = 127.0 / 7.0;
         let expect = |v: f32| (v * s + 0.5) as u8;
         assert_eq!(q.values[..4], [0.0, 2.0, 4.0, 6.0].map(expect));

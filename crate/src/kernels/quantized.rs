@@ -170,24 +170,28 @@ pub fn quantize_input(
     let plane4 = plane.div_ceil(4) * 4;
     let (inverse, offset) = (1.0 / scale, zero as f32 + 0.5);
     values.resize(cin.div_ceil(GROUP) * plane4 * GROUP, 0);
-    for (g, group) in values.chunks_exact_mut(plane4 * GROUP).enumerate() {
-        let channels = g * GROUP..cin.min(g * GROUP + GROUP);
-        if channels.len() == GROUP {
-            quantize_group(x, plane, g * GROUP, inverse, offset, group);
-        }
-        // A last, partial group (or the plane's last 0–3 pixels): one value at a time.
-        let done = if channels.len() == GROUP {
-            plane / 4 * 4
-        } else {
-            0
-        };
-        for c in channels.clone() {
-            for p in done..plane {
-                group[p * GROUP + c - channels.start] =
-                    quantize_value(x[c * plane + p], inverse, offset);
+    // Threads take runs of whole groups (quantizing is cheap: a split pays on large planes only).
+    let group_len = plane4 * GROUP;
+    for_each_rows(&mut values, group_len, group_len, |first, groups| {
+        for (g, group) in (first..).zip(groups.chunks_exact_mut(group_len)) {
+            let channels = g * GROUP..cin.min(g * GROUP + GROUP);
+            if channels.len() == GROUP {
+                quantize_group(x, plane, g * GROUP, inverse, offset, group);
+            }
+            // A last, partial group (or the plane's last 0–3 pixels): one value at a time.
+            let done = if channels.len() == GROUP {
+                plane / 4 * 4
+            } else {
+                0
+            };
+            for c in channels.clone() {
+                for p in done..plane {
+                    group[p * GROUP + c - channels.start] =
+                        quantize_value(x[c * plane + p], inverse, offset);
+                }
             }
         }
-    }
+    });
     QuantizedInput {
         values,
         scale,
@@ -413,6 +417,8 @@ mod tests {
             (1, 7, 6, 12),
             (2, 5, 9, 3),
             (1, 96, 8, 1003),
+            // Enough to quantize on several threads where there are threads.
+            (1, 64, 8, 5000),
         ] {
             let w = test_values(cout * cin, 2);
             let b = test_values(cout, 3);

@@ -2,7 +2,7 @@
 //! a typed error, or a non-finite answer (a silent wrong answer, counted as a failure).
 
 use mobilenet_wasm::hub::parse_config;
-use mobilenet_wasm::{Backbone, Error, HeadKind, Learner, Model, Pixels};
+use mobilenet_wasm::{Backbone, Compute, Error, HeadKind, Learner, LoadOptions, Model, Pixels};
 
 use crate::mutate::Layout;
 use crate::records;
@@ -70,9 +70,15 @@ pub fn affordable(model: &Model, images: usize, height: usize, width: usize) -> 
 /// The card every loaded model classifies.
 const CARD: (u32, u32) = (40, 30);
 
-/// A model file (self-describing, maybe with a head): loaded, then one classification.
+/// A model file (self-describing, maybe with a head): loaded, then one classification; every
+/// other input with its 1×1 convs in int8 (natively the default is float32).
 fn model_file(_: &Context, bytes: &[u8]) -> Outcome {
-    match Model::from_safetensors(bytes, None) {
+    let compute = [Compute::Float32, Compute::Int8][bytes.len() % 2];
+    let options = LoadOptions {
+        compute: Some(compute),
+        ..Default::default()
+    };
+    match Model::load(bytes, &options) {
         Ok(model) => classify(&model),
         Err(e) => e.into(),
     }

@@ -59,7 +59,9 @@ async function usage(video: HTMLVideoElement, canvas: OffscreenCanvas, frame: Vi
   });
   const threads: number = threaded.info.threads;
   const nonFinite: ErrorCode = "NON_FINITE";
-  console.log(threads, nonFinite);
+  const quantized = await Classifier.load("/mobilenetv2-int8.safetensors", { compute: "int8" });
+  const compute: "float32" | "int8" = quantized.info.compute;
+  console.log(threads, nonFinite, compute);
   const top: Prediction[] = await classifier.classify(video, { topK: 3 });
   const label: string | null = top[0].label;
   const logits: Float32Array = await classifier.logits(canvas);
@@ -105,6 +107,8 @@ async function usage(video: HTMLVideoElement, canvas: OffscreenCanvas, frame: Vi
   await Classifier.load("/m", { arch: "resnet50" });
   // @ts-expect-error: relaxedSimd is a boolean
   await Classifier.load("/m", { relaxedSimd: "yes" });
+  // @ts-expect-error: compute is "float32" or "int8"
+  await Classifier.load("/m", { compute: "int4" });
   // @ts-expect-error: threads is a number
   await Classifier.loadInWorker("/m", { threads: "2" });
   // @ts-expect-error: padding is "torch" or "tf"

@@ -271,10 +271,13 @@ test("the relaxed-SIMD module runs where the browser has it, the SIMD128 one on 
 });
 
 /**
- * Photos where int8 changes a trained model's top-1 although float32's top two are more than 1 %
- * apart (crate/tests/int8.rs holds them to still miss, natively).
+ * Where int8 1×1 convs may change a trained model's top-1 in a browser although float32's top two
+ * are more than 1 % apart: MobileNetV1-0.75 on two JPEGs (float32: grace_hopper.jpg 0.286 against
+ * 0.221, rocket.jpg 0.220 against 0.205), whose browser-decoded pixels and float32 depthwise sums
+ * differ slightly from the native run's, where crate/tests/int8.rs keeps both; the 7-bit inputs'
+ * rounding then tips them. The weights-only mode keeps them.
  */
-const INT8_KNOWN_MISSES = ["mobilenetv1_075 grace_hopper.jpg", "mobilenetv1_075 rocket.jpg"];
+const INT8_COMPUTE_MAY_MISS = ["mobilenetv1_075 grace_hopper.jpg", "mobilenetv1_075 rocket.jpg"];
 
 test("int8 files run their 1×1 convolutions in int8, in the page and in a worker, keeping PyTorch's top-1", async () => {
   const results = await page.evaluate(
@@ -313,7 +316,8 @@ test("int8 files run their 1×1 convolutions in int8, in the page and in a worke
       const margin = ENGINE === "webkit" && file.endsWith(".jpg") ? 0.05 : 0.01;
       for (const [mode, top1] of [["int8", page], ["weights only", weightsOnly]]) {
         const tie = top5[0].prob - top5[1].prob < margin && top1 === top5[1].index;
-        if (top1 !== top5[0].index && !tie && !INT8_KNOWN_MISSES.includes(`${name} ${file}`)) {
+        const mayMiss = mode === "int8" && INT8_COMPUTE_MAY_MISS.includes(`${name} ${file}`);
+        if (top1 !== top5[0].index && !tie && !mayMiss) {
           wrong.push(`${name} ${file} (${mode}): ${top1}, not ${top5[0].index}`);
         }
       }

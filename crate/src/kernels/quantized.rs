@@ -1,5 +1,6 @@
 //! 1×1 convolution in int8 (issue 17's quantized inference): the layer's weights quantized per
-//! output channel at load (symmetric, `w ≈ sw[co]·q[co][ci]`, `|q| ≤ 127`), each input quantized
+//! output channel at load (symmetric, `w ≈ sw[co]·q[co][ci]`, `-128 ≤ q ≤ 127`, on the grid int8
+//! originals were dequantized from where the weights lie on one), each input quantized
 //! per image as the layer runs ("dynamic" quantization: `x ≈ sx·(u − zero)`, `0 ≤ u ≤ 127`), an
 //! exact integer product, then `out = act(sw·sx·(Σ q·u − zero·Σ q) + bias)` in f32 as each tile
 //! is stored. No calibration images are needed, and everything but the 1×1 convs stays float32.
@@ -19,6 +20,7 @@ use std::mem::MaybeUninit;
 use super::activation::{with_activation, Activation, ActivationKernel};
 use super::parallel::for_each_rows;
 use super::simd::{F32x4, I32x4};
+use crate::checkpoint::int8::{level, row_scale};
 
 /// Input channels summed by one dot product lane.
 pub const GROUP: usize = 4;
@@ -39,7 +41,7 @@ pub const INT8_PAYS: bool = cfg!(target_arch = "wasm32");
 pub struct Int8Weights {
     /// By blocks of [`INT8_ROWS`] output channels, zero-padded (see the module's layouts).
     packed: Vec<i8>,
-    /// `sw[co]`: `max |w[co]| / 127`.
+    /// `sw[co]`: the row's [`row_scale`].
     scales: Vec<f32>,
     /// `Σ q[co][ci]`, to take the input's zero point out of the product.
     sums: Vec<i32>,
@@ -50,7 +52,8 @@ pub struct Int8Weights {
 }
 
 impl Int8Weights {
-    /// `weights` `[cout, cin]` quantized per output channel (round to nearest, ties to even).
+    /// `weights` `[cout, cin]` quantized per output channel, as int8 files store them ([`level`]
+    /// of [`row_scale`]): an int8 file's weights, dequantized at load, come back to the bit.
     pub fn quantize(weights: &[f32], cout: usize, cin: usize) -> Self {
         assert_eq!(weights.len(), cout * cin);
         let groups = cin.div_ceil(GROUP);
@@ -58,12 +61,11 @@ impl Int8Weights {
         let mut packed = vec![0i8; cout.div_ceil(INT8_ROWS) * block_len];
         let (mut scales, mut sums) = (Vec::with_capacity(cout), Vec::with_capacity(cout));
         for (co, row) in weights.chunks_exact(cin.max(1)).take(cout).enumerate() {
-            let max = row.iter().fold(0.0f32, |m, w| m.max(w.abs()));
-            let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+            let scale = row_scale(row);
             let (block, r) = (co / INT8_ROWS, co % INT8_ROWS);
             let mut sum = 0;
             for (ci, &w) in row.iter().enumerate() {
-                let q = (w / scale).round_ties_even().clamp(-127.0, 127.0) as i8;
+                let q = level(w, scale);
                 let (g, k) = (ci / GROUP, ci % GROUP);
                 packed[block * block_len + (g * INT8_ROWS + r) * GROUP + k] = q;
                 sum += q as i32;
@@ -71,7 +73,7 @@ impl Int8Weights {
             scales.push(scale);
             sums.push(sum);
         }
-        scales.resize(cout, 1.0);
+        scales.resize(cout, 0.0);
         sums.resize(cout, 0);
         Int8Weights {
             packed,

@@ -63,6 +63,20 @@ pub(crate) fn test_values(n: usize, seed: u32) -> Vec<f32> {
         .collect()
 }
 
+/// `(images, cin, cout, plane)` of the matrix-product kernels' tests: partial tiles of output
+/// channels, single pixels, and several pixel chunks, the last ending in a 4-pixel vector and 3
+/// single pixels (196 pixels end in a vector, 49 in a single pixel).
+#[cfg(test)]
+pub(crate) const PRODUCT_SHAPES: [(usize, usize, usize, usize); 7] = [
+    (1, 3, 5, 7),
+    (2, 16, 24, 49),
+    (1, 96, 40, 196),
+    (1, 1, 1, 1),
+    (1, 7, 6, 12),
+    (2, 5, 9, 3),
+    (1, 96, 8, 1003),
+];
+
 /// Holds a fast kernel's output to its reference's: to the last bit where both sum in the same
 /// order with the same roundings, up to rounding where [`simd::FUSED_MULTIPLY_ADD`] rounds once.
 #[cfg(test)]

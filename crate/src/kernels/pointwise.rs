@@ -385,7 +385,7 @@ impl TensorKernel for PointwiseConv<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kernels::{assert_matches_reference, test_values};
+    use crate::kernels::{assert_matches_reference, test_values, PRODUCT_SHAPES};
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
@@ -402,17 +402,7 @@ mod tests {
 
     #[test]
     fn fast_matches_reference() {
-        for (images, cin, cout, plane) in [
-            (1, 3, 5, 7),
-            (2, 16, 24, 49),
-            (1, 96, 40, 196),
-            (1, 1, 1, 1),
-            (1, 7, 6, 12),
-            (2, 5, 9, 3),
-            // Several pixel chunks, the last ending in a 4-pixel vector and 3 single pixels;
-            // 196 pixels end in a vector, 49 in a single pixel.
-            (1, 96, 8, 1003),
-        ] {
+        for (images, cin, cout, plane) in PRODUCT_SHAPES {
             let x = test_values(images * cin * plane, 1);
             let w = test_values(cout * cin, 2);
             let b = test_values(cout, 3);

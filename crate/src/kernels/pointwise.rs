@@ -350,32 +350,19 @@ impl TensorKernel for PointwiseConv<'_> {
             candle_core::bail!("pointwise: a 1x1 window, stride 1, no padding");
         }
         let cout = args.bias.len();
-        if let Some(int8) = args.int8 {
-            if (int8.cin(), int8.cout()) != (cin, cout) {
-                candle_core::bail!(
-                    "pointwise: {cin} input channels for int8 weights of {}",
-                    int8.cin()
-                );
-            }
-            // SAFETY: `pointwise_int8` writes every value of its output.
-            let out = unsafe {
-                written_vec(n * cout * h * w, |out| {
-                    pointwise_int8(x, int8, args.bias, h * w, args.activation, out)
-                })
-            };
-            return Ok((out, Shape::from((n, cout, h, w))));
-        }
-        if args.weights.len() != weights_len(cout, cin) {
-            candle_core::bail!(
-                "pointwise: {cin} input channels for {} weights",
-                args.weights.len()
-            );
+        let fits = match args.int8 {
+            Some(int8) => (int8.cin(), int8.cout()) == (cin, cout),
+            None => args.weights.len() == weights_len(cout, cin),
+        };
+        if !fits {
+            candle_core::bail!("pointwise: {cin} input channels do not fit the weights");
         }
         let (weights, bias, act) = (args.weights, args.bias, args.activation);
-        // SAFETY: `fused_product` writes every value of its output.
+        // SAFETY: both products write every value of their output.
         let out = unsafe {
-            written_vec(n * cout * h * w, |out| {
-                fused_product(x, weights, bias, cin, h * w, act, out)
+            written_vec(n * cout * h * w, |out| match args.int8 {
+                Some(int8) => pointwise_int8(x, int8, bias, h * w, act, out),
+                None => fused_product(x, weights, bias, cin, h * w, act, out),
             })
         };
         Ok((out, Shape::from((n, cout, h, w))))

@@ -32,8 +32,9 @@ const INT8_VECTORS: usize = 3;
 const INPUT_MAX: f32 = 127.0;
 
 /// Whether the int8 kernels beat the float32 ones in this build, so that int8 model files run them
-/// unless told otherwise: in every wasm module (measured in Chromium: V2 0.72× float32's time with
-/// relaxed SIMD's dot, 0.84× with SIMD128's), not natively, where the portable lanes are scalar.
+/// unless told otherwise: in every wasm module (`npm run bench` in Chromium: V2 0.54× float32's
+/// time with relaxed SIMD's dot, 14.4 against 18.4 ms with SIMD128's), not natively, where the
+/// portable lanes are scalar.
 pub const INT8_PAYS: bool = cfg!(target_arch = "wasm32");
 
 /// A 1×1 conv's weights `[cout, cin]` as int8, with what the store needs per output channel.
@@ -102,11 +103,6 @@ impl Int8Weights {
         let block_len = self.cin.div_ceil(GROUP) * INT8_ROWS * GROUP;
         let (g, k) = (ci / GROUP, ci % GROUP);
         self.packed[co / INT8_ROWS * block_len + (g * INT8_ROWS + co % INT8_ROWS) * GROUP + k]
-    }
-
-    /// Bytes the layer holds.
-    pub fn bytes(&self) -> usize {
-        self.packed.len() + 8 * self.scales.len()
     }
 
     /// Per output channel, `(sw·sx, bias − sw·sx·zero·Σq)`: the store's `out = acc·a + b`.
@@ -293,7 +289,6 @@ fn block_rows<A: ActivationKernel>(
     plane: usize,
     out: &mut [MaybeUninit<f32>],
 ) {
-    assert!(input.values.len() >= packed.len() / INT8_ROWS * input.plane4);
     let mut p = 0;
     while p + 4 * INT8_VECTORS <= plane {
         tile::<A, INT8_VECTORS>(input, packed, terms, plane, p, out);

@@ -109,11 +109,6 @@ mod imp {
         pub fn min(self, o: Self) -> Self {
             F32x4(f32x4_pmin(self.0, o.0))
         }
-        /// Rounded to the nearest integer, ties to even.
-        #[inline(always)]
-        pub fn round_ties_even(self) -> Self {
-            F32x4(f32x4_nearest(self.0))
-        }
         #[inline(always)]
         pub fn to_array(self) -> [f32; 4] {
             let mut a = [0.0; 4];
@@ -167,26 +162,16 @@ mod imp {
         pub fn zero() -> Self {
             I32x4(i32x4_splat(0))
         }
-        /// 16 bytes from `s[i..]`: lane `k` holds `s[i + 4k..i + 4k + 4]`.
-        #[inline(always)]
-        pub fn load_bytes(s: &[u8], i: usize) -> Self {
-            let s = &s[i..i + 16];
-            // SAFETY: 16 bytes in bounds; v128_load allows unaligned addresses.
-            I32x4(unsafe { v128_load(s.as_ptr() as *const v128) })
-        }
-        /// The 4 bytes `s[i..i + 4]` in every lane.
-        #[inline(always)]
-        pub fn splat_bytes(s: &[i8], i: usize) -> Self {
-            let s = &s[i..i + 4];
-            // SAFETY: 4 bytes in bounds.
-            unsafe { Self::splat_bytes_ptr(s.as_ptr()) }
-        }
+        /// 16 bytes from `p`: lane `k` holds `p[4k..4k + 4]`.
+        ///
         /// # Safety
         /// `p..p+16` must be readable.
         #[inline(always)]
         pub unsafe fn load_bytes_ptr(p: *const u8) -> Self {
             I32x4(v128_load(p as *const v128))
         }
+        /// The 4 bytes `p[0..4]` in every lane.
+        ///
         /// # Safety
         /// `p..p+4` must be readable.
         #[inline(always)]
@@ -278,11 +263,6 @@ mod imp {
         pub fn min(self, o: Self) -> Self {
             self.zip(o, |a, b| if b < a { b } else { a })
         }
-        /// Rounded to the nearest integer, ties to even.
-        #[inline(always)]
-        pub fn round_ties_even(self) -> Self {
-            F32x4(self.0.map(f32::round_ties_even))
-        }
         #[inline(always)]
         pub fn to_array(self) -> [f32; 4] {
             self.0
@@ -318,26 +298,19 @@ mod imp {
         pub fn zero() -> Self {
             I32x4([[0; 4]; 4])
         }
-        /// 16 bytes from `s[i..]`: lane `k` holds `s[i + 4k..i + 4k + 4]`.
-        pub fn load_bytes(s: &[u8], i: usize) -> Self {
-            I32x4(std::array::from_fn(|k| {
-                s[i + 4 * k..i + 4 * k + 4].try_into().unwrap()
-            }))
-        }
-        /// The 4 bytes `s[i..i + 4]` in every lane.
-        pub fn splat_bytes(s: &[i8], i: usize) -> Self {
-            let w: [i8; 4] = s[i..i + 4].try_into().unwrap();
-            I32x4([w.map(|b| b as u8); 4])
-        }
+        /// 16 bytes from `p`: lane `k` holds `p[4k..4k + 4]`.
+        ///
         /// # Safety
         /// `p..p+16` must be readable.
         pub unsafe fn load_bytes_ptr(p: *const u8) -> Self {
-            Self::load_bytes(std::slice::from_raw_parts(p, 16), 0)
+            I32x4(core::ptr::read_unaligned(p as *const [[u8; 4]; 4]))
         }
+        /// The 4 bytes `p[0..4]` in every lane.
+        ///
         /// # Safety
         /// `p..p+4` must be readable.
         pub unsafe fn splat_bytes_ptr(p: *const i8) -> Self {
-            Self::splat_bytes(std::slice::from_raw_parts(p, 4), 0)
+            I32x4([core::ptr::read_unaligned(p as *const [u8; 4]); 4])
         }
         fn lane(&self, k: usize) -> i32 {
             i32::from_le_bytes(self.0[k])

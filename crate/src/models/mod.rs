@@ -110,7 +110,7 @@ pub fn build(config: &ModelConfig, root: Weights, compute: Compute) -> Result<Ne
     let mut features: Vec<FeatureLayer> = vec![Box::new(conv(names.stem(), spec.stem)?)];
     for (s, stage) in spec.stages.iter().enumerate() {
         for (b, block) in stage.iter().enumerate() {
-            let layers = block
+            let mut layers = block
                 .steps
                 .iter()
                 .zip(names.block(s, b, block)?)
@@ -128,7 +128,6 @@ pub fn build(config: &ModelConfig, root: Weights, compute: Compute) -> Result<Ne
                     _ => Err(Error::Internal(format!("block {s}.{b}: names out of step"))),
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let mut layers = layers;
             bound_int8_inputs(&mut layers);
             features.push(match (layers.len(), block.residual) {
                 // A lone conv runs as itself.
